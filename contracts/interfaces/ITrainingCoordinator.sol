@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+/// @title ITrainingCoordinator
+/// @notice Types, events and errors of the fedstake training coordinator (jobs and rounds).
+interface ITrainingCoordinator {
+    /// @notice Parameters of a job, fixed at creation. Periods in seconds, thresholds in basis points.
+    /// CIDs are stored as their sha2-256 multihash digest plus their multicodec (0x55 raw, 0x70 dag-pb).
+    struct JobParams {
+        bytes32 initialModelDigest;
+        uint16 initialModelCodec;
+        bytes32 specDigest;
+        uint16 specCodec;
+        uint48 startTime; // round 1 opens here; validators must join the committee before it
+        uint32 numRounds; // rounds that pay rewards (rounds without quorum are repeated, unpaid)
+        uint96 rewardPerRound; // escrowed up front: rewardPerRound × numRounds
+        uint32 commitPeriod;
+        uint32 revealPeriod;
+        uint32 voteCommitPeriod;
+        uint32 voteRevealPeriod;
+        uint32 attestPeriod;
+        uint16 maxUpdates; // ≤ 256: one uint256 bitmap holds a vote
+        uint16 maxValidators; // committee size cap; bounds finalize
+        uint16 quorumBps; // revealed vote stake ≥ quorumBps × committee stake
+        uint16 acceptBps; // approving stake ≥ acceptBps × revealed stake
+        uint16 attestBps; // attesting stake for one CID ≥ attestBps × committee stake
+        uint16 rejectSlashBps; // rejecting stake ≥ rejectSlashBps × revealed stake makes the worker slashable
+        uint16 validatorShareBps; // part of a round's reward paid to validators
+        uint96 minWorkerStake;
+        uint96 minValidatorStake;
+        uint96 rejectSlashAmount; // slashed from a worker whose update a supermajority rejected
+        uint96 missedRevealSlashAmount; // slashed from a worker or validator who committed and never revealed
+    }
+
+    /// @notice Where a job's current round stands. Derived from timestamps: no transaction moves a round
+    /// between the first five phases.
+    enum Phase {
+        NotStarted,
+        Commit,
+        Reveal,
+        VoteCommit,
+        VoteReveal,
+        Finalize, // vote reveal is over; anyone may finalize
+        Attest, // finalized with accepted updates; validators attest the aggregate's CID
+        AttestExpired, // no CID reached the threshold in time; anyone may move on
+        Completed,
+        Cancelled
+    }
+
+    enum JobStatus {
+        None,
+        Active,
+        Completed,
+        Cancelled
+    }
+
+    /// @notice How a round ended.
+    enum Outcome {
+        Pending,
+        NoQuorum, // repeated on the same base model; no rewards, no acceptance
+        Voided, // overlapped an emergency pause: repeated, and nobody is slashed for it
+        Quorum // decided: rewards credited, accepted updates aggregated
+    }
+
+    /// @notice Reasons a participant was slashed.
+    enum SlashReason {
+        RejectedUpdate,
+        MissedUpdateReveal,
+        MissedVoteReveal
+    }
+
+    event JobCreated(uint256 indexed jobId, address indexed sponsor, JobParams params);
+    event JobCancelled(uint256 indexed jobId);
+    event JobCompleted(uint256 indexed jobId, uint256 finalRound);
+    event RemainderWithdrawn(uint256 indexed jobId, address indexed sponsor, uint256 amount);
+    event CommitteeJoined(uint256 indexed jobId, address indexed validator);
+    event CommitteeLeft(uint256 indexed jobId, address indexed validator);
+    event RoundOpened(uint256 indexed jobId, uint256 indexed round, uint48 start, bytes32 baseDigest, uint16 baseCodec);
+    event UpdateCommitted(uint256 indexed jobId, uint256 indexed round, address indexed worker, bytes32 commitment);
+    event UpdateRevealed(
+        uint256 indexed jobId,
+        uint256 indexed round,
+        address indexed worker,
+        uint256 index,
+        bytes32 cidDigest,
+        uint16 cidCodec,
+        uint64 numSamples
+    );
+    event VoteCommitted(uint256 indexed jobId, uint256 indexed round, address indexed validator, bytes32 commitment);
+    event VoteRevealed(uint256 indexed jobId, uint256 indexed round, address indexed validator, uint256 acceptBitmap);
+    event RoundFinalized(
+        uint256 indexed jobId,
+        uint256 indexed round,
+        Outcome outcome,
+        uint256 acceptedBitmap,
+        uint256 slashableBitmap,
+        uint256 committeeStake,
+        uint256 revealedStake,
+        uint256 workerRewardEach,
+        uint256 validatorPool
+    );
+    event ModelAttested(
+        uint256 indexed jobId, uint256 indexed round, address indexed validator, bytes32 digest, uint16 codec, uint256 stakeFor
+    );
+    event ModelAccepted(uint256 indexed jobId, uint256 indexed round, bytes32 digest, uint16 codec);
+    event AttestationExpired(uint256 indexed jobId, uint256 indexed round);
+    event RewardClaimed(uint256 indexed jobId, uint256 indexed round, address indexed account, uint256 amount);
+    event SlashApplied(
+        uint256 indexed jobId, uint256 indexed round, address indexed account, SlashReason reason, uint256 amount
+    );
+    event PauseWindowRecorded(uint48 pausedAt, uint48 unpausedAt);
+
+    error InvalidParams(string what);
+    error UnknownJob(uint256 jobId);
+    error NotSponsor(uint256 jobId);
+    error JobNotActive(uint256 jobId);
+    error JobStillActive(uint256 jobId);
+    error JobHasCommitments(uint256 jobId);
+    error WrongRound(uint256 expected, uint256 given);
+    error WrongPhase(Phase expected, Phase actual);
+    error InsufficientStake(uint256 required, uint256 actual);
+    error AlreadyCommitted();
+    error NotCommitted();
+    error AlreadyRevealed();
+    error RevealMismatch();
+    error InvalidCommitment();
+    error TooManyUpdates(uint256 max);
+    error ZeroSamples();
+    error InvalidBitmap(uint256 bitmap, uint256 updateCount);
+    error AlreadyInCommittee();
+    error NotInCommittee();
+    error CommitteeFull(uint256 max);
+    error ValidatorCannotSubmit();
+    error VotePending();
+    error NotVoted();
+    error AlreadyAttested();
+    error RoundNotDecided(uint256 round);
+    error NotAccepted(uint256 index);
+    error NotYourUpdate(uint256 index);
+    error AlreadyClaimed();
+    error NothingToClaim();
+    error NothingToSlash();
+    error RoundVoided(uint256 round);
+    error RevealNotOver();
+}

@@ -1,0 +1,128 @@
+/**
+ * The protocol's shared vocabulary on the TypeScript side: phases, outcomes, job parameters and the
+ * exact commitment encodings the contracts check. Everything that talks to the coordinator (CLI,
+ * daemons, tests, benchmarks) builds commitments here, so a reveal can never disagree with a commit.
+ */
+import { AbiCoder, hexlify, keccak256, randomBytes } from "ethers";
+
+export const Phase = {
+  NotStarted: 0,
+  Commit: 1,
+  Reveal: 2,
+  VoteCommit: 3,
+  VoteReveal: 4,
+  Finalize: 5,
+  Attest: 6,
+  AttestExpired: 7,
+  Completed: 8,
+  Cancelled: 9,
+} as const;
+export type PhaseName = keyof typeof Phase;
+export const phaseName = (p: number | bigint): PhaseName =>
+  (Object.keys(Phase) as PhaseName[]).find((k) => Phase[k] === Number(p)) ?? ("?" as PhaseName);
+
+export const Outcome = { Pending: 0, NoQuorum: 1, Voided: 2, Quorum: 3 } as const;
+export const JobStatus = { None: 0, Active: 1, Completed: 2, Cancelled: 3 } as const;
+export const SlashReason = { RejectedUpdate: 0, MissedUpdateReveal: 1, MissedVoteReveal: 2 } as const;
+
+/** Multicodec codes of the CIDs the protocol stores (digest + codec). */
+export const Codec = { raw: 0x55, dagPb: 0x70 } as const;
+
+/** Mirrors `ITrainingCoordinator.JobParams`. Amounts in token base units. */
+export interface JobParams {
+  initialModelDigest: string;
+  initialModelCodec: number;
+  specDigest: string;
+  specCodec: number;
+  startTime: bigint;
+  numRounds: number;
+  rewardPerRound: bigint;
+  commitPeriod: number;
+  revealPeriod: number;
+  voteCommitPeriod: number;
+  voteRevealPeriod: number;
+  attestPeriod: number;
+  maxUpdates: number;
+  maxValidators: number;
+  quorumBps: number;
+  acceptBps: number;
+  attestBps: number;
+  rejectSlashBps: number;
+  validatorShareBps: number;
+  minWorkerStake: bigint;
+  minValidatorStake: bigint;
+  rejectSlashAmount: bigint;
+  missedRevealSlashAmount: bigint;
+}
+
+const ONE = 10n ** 18n;
+
+/** Sensible defaults for a devnet job; `startTime` must still be set by the caller. */
+export function defaultJobParams(overrides: Partial<JobParams> = {}): JobParams {
+  return {
+    initialModelDigest: keccak256(new TextEncoder().encode("initial model")),
+    initialModelCodec: Codec.raw,
+    specDigest: keccak256(new TextEncoder().encode("spec")),
+    specCodec: Codec.raw,
+    startTime: 0n,
+    numRounds: 3,
+    rewardPerRound: 100n * ONE,
+    commitPeriod: 600,
+    revealPeriod: 300,
+    voteCommitPeriod: 300,
+    voteRevealPeriod: 300,
+    attestPeriod: 600,
+    maxUpdates: 64,
+    maxValidators: 32,
+    quorumBps: 5000,
+    acceptBps: 5000,
+    attestBps: 6600,
+    rejectSlashBps: 6600,
+    validatorShareBps: 2000,
+    minWorkerStake: 10n * ONE,
+    minValidatorStake: 100n * ONE,
+    rejectSlashAmount: 5n * ONE,
+    missedRevealSlashAmount: 2n * ONE,
+    ...overrides,
+  };
+}
+
+const abi = AbiCoder.defaultAbiCoder();
+
+/** `TrainingCoordinator.updateCommitment`: keccak256(abi.encode(jobId, round, worker, digest, codec, numSamples, salt)). */
+export function updateCommitment(a: {
+  jobId: bigint;
+  round: bigint;
+  worker: string;
+  cidDigest: string;
+  cidCodec: number;
+  numSamples: bigint;
+  salt: string;
+}): string {
+  return keccak256(
+    abi.encode(
+      ["uint256", "uint256", "address", "bytes32", "uint16", "uint64", "bytes32"],
+      [a.jobId, a.round, a.worker, a.cidDigest, a.cidCodec, a.numSamples, a.salt],
+    ),
+  );
+}
+
+/** `TrainingCoordinator.voteCommitment`: keccak256(abi.encode(jobId, round, validator, bitmap, salt)). */
+export function voteCommitment(a: { jobId: bigint; round: bigint; validator: string; bitmap: bigint; salt: string }): string {
+  return keccak256(
+    abi.encode(["uint256", "uint256", "address", "uint256", "bytes32"], [a.jobId, a.round, a.validator, a.bitmap, a.salt]),
+  );
+}
+
+/** A fresh 32-byte salt. Persist it before sending the commitment that depends on it. */
+export const randomSalt = (): string => hexlify(randomBytes(32));
+
+/** Bitmap with the given update indices set. */
+export function bitmapOf(indices: Iterable<number>): bigint {
+  let b = 0n;
+  for (const i of indices) {
+    if (!Number.isInteger(i) || i < 0 || i > 255) throw new RangeError(`update index ${i} is outside 0..255`);
+    b |= 1n << BigInt(i);
+  }
+  return b;
+}
