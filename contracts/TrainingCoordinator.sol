@@ -33,13 +33,14 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
     uint256 internal constant MAX_BITMAP_UPDATES = 256;
     uint256 internal constant MAX_COMMITTEE = 256;
 
-    // A participant's commitment slot holds the keccak commitment until it is revealed, then small flags.
+    // A worker's commitment slot holds the keccak commitment until it is revealed, then a small state.
     // A keccak output at or below STATE_MAX has probability 2^-252, so the two never collide in practice.
     uint256 internal constant REVEALED = 1;
-    uint256 internal constant ATTESTED = 2;
-    uint256 internal constant CLAIMED = 4;
-    uint256 internal constant MISSED_SLASHED = 8;
+    uint256 internal constant MISSED_SLASHED = 2;
     uint256 internal constant STATE_MAX = 15;
+    // Written into a validator's vote slot when it joins, so that its first commitment is a
+    // non-zero to non-zero write (5k gas) rather than a fresh slot (22k).
+    bytes32 internal constant VOTE_SLOT_PRIMED = bytes32(uint256(1));
     // Update record flags.
     uint8 internal constant UPDATE_CLAIMED = 1;
     uint8 internal constant UPDATE_SLASHED = 2;
@@ -88,9 +89,15 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
         uint48 finalizedAt;
     }
 
+    /// @notice A validator's standing in one job's committee. One slot, read by every validator call and
+    /// by finalize: round markers replace per-round records, and rewards accrue here at finalize.
     struct Member {
         uint48 joinedAt;
         uint16 position; // index in the committee array + 1; 0 = not a member
+        uint32 commitRound; // last round it committed a vote in
+        uint32 revealRound; // last round it revealed a vote in
+        uint32 attestRound; // last round it attested a model in
+        uint96 owed; // validator rewards credited and not yet claimed
     }
 
     struct Update {
@@ -104,7 +111,6 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
     struct RoundResult {
         uint256 acceptedBitmap;
         uint256 slashableBitmap;
-        uint256 totalValidatorWeight; // Σ stake × agreement over revealed voters
         uint128 workerRewardEach;
         uint128 validatorPool;
         uint128 committeeStake;
@@ -122,8 +128,6 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
         RoundResult result;
         mapping(address worker => bytes32) updateCommitment;
         mapping(uint256 index => Update) updates;
-        mapping(address validator => bytes32) voteState;
-        mapping(address validator => uint256) voteBitmap;
         mapping(bytes32 cidKey => uint256) attestedStake;
     }
 
@@ -141,6 +145,8 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
     mapping(uint256 jobId => JobState) private _state;
     mapping(uint256 jobId => address[]) private _committee;
     mapping(uint256 jobId => mapping(address validator => Member)) private _member;
+    /// @dev Per member, reused every round: the vote commitment after commitVote, the bitmap after revealVote.
+    mapping(uint256 jobId => mapping(address validator => bytes32)) private _voteSlot;
     mapping(uint256 jobId => mapping(uint256 round => Round)) private _rounds;
 
     constructor(IERC20 token_, IStakeManager stakeManager_, address admin) {
@@ -228,21 +234,24 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
         committee.push(msg.sender);
         m.joinedAt = uint48(block.timestamp);
         m.position = uint16(committee.length);
+        if (_voteSlot[jobId][msg.sender] == 0) _voteSlot[jobId][msg.sender] = VOTE_SLOT_PRIMED;
         emit CommitteeJoined(jobId, msg.sender);
     }
 
     /// @notice Leaves the committee. Not while a vote of the caller in the undecided current round is pending.
+    /// Rewards already credited stay claimable.
     function leaveCommittee(uint256 jobId) external {
         JobState memory s = _loadState(jobId);
-        Member memory m = _member[jobId][msg.sender];
-        if (m.position == 0) revert NotInCommittee();
-        if (!s.finalized && _rounds[jobId][s.round].voteState[msg.sender] != 0) revert VotePending();
+        Member storage m = _member[jobId][msg.sender];
+        uint16 position = m.position;
+        if (position == 0) revert NotInCommittee();
+        if (!s.finalized && m.commitRound == s.round) revert VotePending();
         address[] storage committee = _committee[jobId];
         address last = committee[committee.length - 1];
-        committee[m.position - 1] = last;
-        _member[jobId][last].position = m.position;
+        committee[position - 1] = last;
+        _member[jobId][last].position = position;
         committee.pop();
-        delete _member[jobId][msg.sender];
+        m.position = 0;
         emit CommitteeLeft(jobId, msg.sender);
     }
 
@@ -293,29 +302,30 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
     /// validator stake then.
     function commitVote(uint256 jobId, uint256 round, bytes32 commitment) external whenNotPaused {
         JobState memory s = _requireRound(jobId, round, Phase.VoteCommit);
-        if (uint256(commitment) <= STATE_MAX) revert InvalidCommitment();
-        Member memory m = _member[jobId][msg.sender];
+        if (commitment == 0) revert InvalidCommitment();
+        Member storage m = _member[jobId][msg.sender];
         if (m.position == 0 || m.joinedAt >= s.roundStart) revert NotInCommittee();
-        Round storage r = _rounds[jobId][round];
-        if (r.voteState[msg.sender] != 0) revert AlreadyCommitted();
+        if (m.commitRound == round) revert AlreadyCommitted();
         uint256 minStake = _config[jobId].minValidatorStake;
         uint256 st = stakeManager.stakeAt(msg.sender, s.roundStart - 1);
         if (st < minStake) revert InsufficientStake(minStake, st);
-        r.voteState[msg.sender] = commitment;
+        m.commitRound = uint32(round);
+        _voteSlot[jobId][msg.sender] = commitment;
         emit VoteCommitted(jobId, round, msg.sender, commitment);
     }
 
     /// @notice Reveals a committed vote. Bit i of `acceptBitmap` accepts the update revealed i-th.
     function revealVote(uint256 jobId, uint256 round, uint256 acceptBitmap, bytes32 salt) external whenNotPaused {
         JobState memory s = _requireRound(jobId, round, Phase.VoteReveal);
-        Round storage r = _rounds[jobId][round];
-        bytes32 stored = r.voteState[msg.sender];
-        if (stored == 0) revert NotCommitted();
-        if (uint256(stored) <= STATE_MAX) revert AlreadyRevealed();
-        if (voteCommitment(jobId, round, msg.sender, acceptBitmap, salt) != stored) revert RevealMismatch();
+        Member storage m = _member[jobId][msg.sender];
+        if (m.commitRound != round) revert NotCommitted();
+        if (m.revealRound == round) revert AlreadyRevealed();
+        if (voteCommitment(jobId, round, msg.sender, acceptBitmap, salt) != _voteSlot[jobId][msg.sender]) {
+            revert RevealMismatch();
+        }
         if (acceptBitmap & ~Bitmap256.lowMask(s.revealCount) != 0) revert InvalidBitmap(acceptBitmap, s.revealCount);
-        r.voteState[msg.sender] = bytes32(REVEALED);
-        if (acceptBitmap != 0) r.voteBitmap[msg.sender] = acceptBitmap;
+        m.revealRound = uint32(round);
+        _voteSlot[jobId][msg.sender] = bytes32(acceptBitmap);
         emit VoteRevealed(jobId, round, msg.sender, acceptBitmap);
     }
 
@@ -324,10 +334,10 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
     function attestModel(uint256 jobId, uint256 round, bytes32 digest, uint16 codec) external whenNotPaused {
         JobState memory s = _requireRound(jobId, round, Phase.Attest);
         Round storage r = _rounds[jobId][round];
-        uint256 vs = uint256(r.voteState[msg.sender]);
-        if (vs == 0 || vs > STATE_MAX || vs & REVEALED == 0) revert NotVoted();
-        if (vs & ATTESTED != 0) revert AlreadyAttested();
-        r.voteState[msg.sender] = bytes32(vs | ATTESTED);
+        Member storage m = _member[jobId][msg.sender];
+        if (m.revealRound != round) revert NotVoted();
+        if (m.attestRound == round) revert AlreadyAttested();
+        m.attestRound = uint32(round);
         uint256 st = stakeManager.stakeAt(msg.sender, s.roundStart - 1);
         bytes32 key = keccak256(abi.encode(digest, codec));
         uint256 tally = r.attestedStake[key] + st;
@@ -347,7 +357,7 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
     /// vote reveal phase is over. Costs O(committee × updates), bounded by the job's caps.
     function finalizeRound(uint256 jobId, uint256 round) external whenNotPaused nonReentrant {
         JobState memory s = _requireRound(jobId, round, Phase.Finalize);
-        RoundResult memory res = _decide(jobId, s);
+        (RoundResult memory res, address[] memory missedReveal) = _decide(jobId, s);
         if (res.outcome == Outcome.Quorum) {
             unchecked {
                 ++s.completedRounds;
@@ -373,6 +383,13 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
             s.finalizedAt = uint48(block.timestamp);
             _state[jobId] = s;
         }
+        // Validators who committed a vote and hid it are slashed here: the committee is walked anyway.
+        if (res.outcome != Outcome.Voided) {
+            uint256 amount = _config[jobId].missedRevealSlashAmount;
+            for (uint256 i; i < missedReveal.length; ++i) {
+                _slash(jobId, round, missedReveal[i], amount, SlashReason.MissedVoteReveal);
+            }
+        }
     }
 
     /// @notice Moves on when no aggregate CID reached the attestation threshold in time: the next round
@@ -394,42 +411,19 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
         _slash(jobId, round, u.worker, _config[jobId].rejectSlashAmount, SlashReason.RejectedUpdate);
     }
 
-    /// @notice Slashes `account` for an update or vote it committed in `round` and did not reveal in time.
-    function slashMissedReveal(uint256 jobId, uint256 round, address account) external whenNotPaused nonReentrant {
+    /// @notice Slashes a worker that committed an update in `round` and did not reveal it in time.
+    /// (Validators that hide their vote are slashed by `finalizeRound`.)
+    function slashMissedReveal(uint256 jobId, uint256 round, address worker) external whenNotPaused nonReentrant {
         JobState memory s = _loadState(jobId);
         if (round == 0 || round > s.round) revert WrongRound(s.round, round);
         JobConfig storage c = _config[jobId];
         Round storage r = _rounds[jobId][round];
         uint48 start = r.result.start;
-        uint256 updateRevealEnd = uint256(start) + c.commitPeriod + c.revealPeriod;
-        uint256 voteRevealEnd = _voteRevealEnd(c, start);
-        if (r.result.outcome == Outcome.Voided || _overlapsPause(start, voteRevealEnd)) revert RoundVoided(round);
-
-        bool slashed;
-        bool pending;
-        uint256 amount = c.missedRevealSlashAmount;
-        if (uint256(r.updateCommitment[account]) > STATE_MAX) {
-            if (block.timestamp < updateRevealEnd) {
-                pending = true;
-            } else {
-                r.updateCommitment[account] = bytes32(MISSED_SLASHED);
-                _slash(jobId, round, account, amount, SlashReason.MissedUpdateReveal);
-                slashed = true;
-            }
-        }
-        if (uint256(r.voteState[account]) > STATE_MAX) {
-            if (block.timestamp < voteRevealEnd) {
-                pending = true;
-            } else {
-                r.voteState[account] = bytes32(MISSED_SLASHED);
-                _slash(jobId, round, account, amount, SlashReason.MissedVoteReveal);
-                slashed = true;
-            }
-        }
-        if (!slashed) {
-            if (pending) revert RevealNotOver();
-            revert NothingToSlash();
-        }
+        if (r.result.outcome == Outcome.Voided || _overlapsPause(start, _voteRevealEnd(c, start))) revert RoundVoided(round);
+        if (uint256(r.updateCommitment[worker]) <= STATE_MAX) revert NothingToSlash();
+        if (block.timestamp < uint256(start) + c.commitPeriod + c.revealPeriod) revert RevealNotOver();
+        r.updateCommitment[worker] = bytes32(MISSED_SLASHED);
+        _slash(jobId, round, worker, c.missedRevealSlashAmount, SlashReason.MissedUpdateReveal);
     }
 
     // ================================================================== claims
@@ -448,16 +442,15 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
         _pay(jobId, round, amount);
     }
 
-    /// @notice Pays a validator who revealed its vote in a decided round: its share of the validator pool,
-    /// by round-start stake × the number of decisions on which it agreed with the outcome.
-    function claimVoteReward(uint256 jobId, uint256 round) external nonReentrant {
-        Round storage r = _rounds[jobId][round];
-        uint256 amount = voteRewardOf(jobId, round, msg.sender);
-        uint256 vs = uint256(r.voteState[msg.sender]);
-        if (vs <= STATE_MAX && vs & CLAIMED != 0) revert AlreadyClaimed();
+    /// @notice Pays a validator everything credited to it in this job. Finalize credits each revealed voter
+    /// its share of the round's validator pool, by round-start stake × decisions agreeing with the outcome.
+    /// The RewardClaimed event carries round 0 for these accrued payments.
+    function claimVoteReward(uint256 jobId) external nonReentrant {
+        Member storage m = _member[jobId][msg.sender];
+        uint256 amount = m.owed;
         if (amount == 0) revert NothingToClaim();
-        r.voteState[msg.sender] = bytes32(vs | CLAIMED);
-        _pay(jobId, round, amount);
+        m.owed = 0;
+        _pay(jobId, 0, amount);
     }
 
     // ================================================================== emergency
@@ -537,38 +530,25 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
         return _rounds[jobId][round].updates[index];
     }
 
-    /// @notice A worker's commitment slot: 0 none, the commitment while unrevealed, else state flags.
+    /// @notice A worker's commitment slot: 0 none, the commitment while unrevealed, else a small state.
     function updateCommitmentOf(uint256 jobId, uint256 round, address worker) external view returns (bytes32) {
         return _rounds[jobId][round].updateCommitment[worker];
     }
 
-    /// @notice A validator's vote slot: 0 none, the commitment while unrevealed, else state flags.
-    function voteStateOf(uint256 jobId, uint256 round, address validator) external view returns (bytes32) {
-        return _rounds[jobId][round].voteState[validator];
+    /// @notice A validator's committee record: membership, last committed/revealed/attested round, rewards owed.
+    function memberOf(uint256 jobId, address validator) external view returns (Member memory) {
+        return _member[jobId][validator];
     }
 
-    /// @notice A validator's revealed accept bitmap.
-    function voteBitmapOf(uint256 jobId, uint256 round, address validator) external view returns (uint256) {
-        return _rounds[jobId][round].voteBitmap[validator];
+    /// @notice A validator's vote slot: its commitment after commitVote, its accept bitmap after revealVote.
+    /// Earlier rounds' bitmaps are in the VoteRevealed events.
+    function voteSlotOf(uint256 jobId, address validator) external view returns (bytes32) {
+        return _voteSlot[jobId][validator];
     }
 
     /// @notice Stake attesting a model CID in a round.
     function attestedStakeOf(uint256 jobId, uint256 round, bytes32 digest, uint16 codec) external view returns (uint256) {
         return _rounds[jobId][round].attestedStake[keccak256(abi.encode(digest, codec))];
-    }
-
-    /// @notice What `validator` is owed for its vote in a decided round (0 once claimed or if none).
-    function voteRewardOf(uint256 jobId, uint256 round, address validator) public view returns (uint256) {
-        Round storage r = _rounds[jobId][round];
-        RoundResult storage res = r.result;
-        if (res.outcome != Outcome.Quorum) revert RoundNotDecided(round);
-        uint256 vs = uint256(r.voteState[validator]);
-        if (vs == 0 || vs > STATE_MAX || vs & REVEALED == 0 || vs & CLAIMED != 0) return 0;
-        uint256 totalWeight = res.totalValidatorWeight;
-        if (totalWeight == 0) return 0;
-        uint256 agreement = _agreement(r.voteBitmap[validator], res.acceptedBitmap, res.updateCount);
-        uint256 st = stakeManager.stakeAt(validator, res.start - 1);
-        return (uint256(res.validatorPool) * st * agreement) / totalWeight;
     }
 
     // ================================================================== internals
@@ -639,86 +619,121 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
         return start < lastUnpausedAt && lastPausedAt < voteRevealEnd;
     }
 
-    /// @dev Tallies the current round: committee and revealed stake at round start, quorum, per-update
-    /// decisions and validator weights, and (with quorum) the rewards credited.
-    function _decide(uint256 jobId, JobState memory s) private returns (RoundResult memory res) {
-        JobConfig storage c = _config[jobId];
-        Round storage r = _rounds[jobId][s.round];
-        res = r.result;
-        res.updateCount = s.revealCount;
-        (address[] memory voters, uint256[] memory stakes, uint256 committeeStake) = _eligibleCommittee(jobId, s, c);
-        uint256[] memory bitmaps = new uint256[](voters.length);
+    /// @dev The votes of the current round, gathered in one walk over the committee.
+    struct Votes {
+        address[] voters; // revealed, eligible
+        uint256[] stakes;
+        uint256[] bitmaps;
+        address[] missedReveal; // committed, never revealed
+        uint256 committeeStake;
         uint256 revealedStake;
-        for (uint256 j; j < voters.length; ++j) {
-            uint256 vs = uint256(r.voteState[voters[j]]);
-            if (vs == 0 || vs > STATE_MAX || vs & REVEALED == 0) {
-                stakes[j] = 0; // did not reveal: counts for the committee, not for the tally
-                continue;
-            }
-            revealedStake += stakes[j];
-            bitmaps[j] = r.voteBitmap[voters[j]];
-        }
-        res.committeeStake = SafeCast.toUint128(committeeStake);
-        res.revealedStake = SafeCast.toUint128(revealedStake);
+    }
+
+    /// @dev Tallies the current round: committee and revealed stake at round start, quorum, per-update
+    /// decisions and (with quorum) the rewards credited.
+    function _decide(uint256 jobId, JobState memory s) private returns (RoundResult memory res, address[] memory missed) {
+        JobConfig storage c = _config[jobId];
+        res = _rounds[jobId][s.round].result;
+        res.updateCount = s.revealCount;
+        Votes memory v = _collectVotes(jobId, s, c);
+        res.committeeStake = SafeCast.toUint128(v.committeeStake);
+        res.revealedStake = SafeCast.toUint128(v.revealedStake);
+        missed = v.missedReveal;
         if (_overlapsPause(s.roundStart, _voteRevealEnd(c, s.roundStart))) {
             res.outcome = Outcome.Voided;
-        } else if (committeeStake == 0 || revealedStake * BPS < uint256(c.quorumBps) * committeeStake) {
+        } else if (v.committeeStake == 0 || v.revealedStake * BPS < uint256(c.quorumBps) * v.committeeStake) {
             res.outcome = Outcome.NoQuorum;
         } else {
             res.outcome = Outcome.Quorum;
-            _tally(c, res, s.revealCount, stakes, bitmaps, revealedStake);
-            _credit(jobId, c, res);
+            _tally(c, res, v);
+            _credit(jobId, s.round, c, res, v);
         }
     }
 
-    /// @dev Committee members who joined before the round opened and held the minimum stake then, with that
-    /// stake. Members below the minimum are left out of both the committee stake and the tally.
-    function _eligibleCommittee(uint256 jobId, JobState memory s, JobConfig storage c)
-        private
-        view
-        returns (address[] memory voters, uint256[] memory stakes, uint256 committeeStake)
-    {
+    /// @dev Eligible members joined before the round opened and held the minimum stake then; only they count
+    /// for the committee stake. Members below the minimum could not commit a vote.
+    function _collectVotes(uint256 jobId, JobState memory s, JobConfig storage c) private view returns (Votes memory v) {
         address[] storage committee = _committee[jobId];
         uint256 m = committee.length;
-        voters = new address[](m);
-        stakes = new uint256[](m);
+        v.voters = new address[](m);
+        v.stakes = new uint256[](m);
+        v.bitmaps = new uint256[](m);
+        v.missedReveal = new address[](m);
         uint256 minStake = c.minValidatorStake;
         uint48 snapshot = s.roundStart - 1;
+        uint32 round = s.round;
         uint256 k;
+        uint256 q;
         for (uint256 j; j < m; ++j) {
-            address v = committee[j];
-            if (_member[jobId][v].joinedAt >= s.roundStart) continue;
-            uint256 st = stakeManager.stakeAt(v, snapshot);
+            address a = committee[j];
+            Member memory mm = _member[jobId][a];
+            if (mm.joinedAt >= s.roundStart) continue;
+            uint256 st = stakeManager.stakeAt(a, snapshot);
             if (st < minStake) continue;
-            voters[k] = v;
-            stakes[k] = st;
-            committeeStake += st;
-            ++k;
+            v.committeeStake += st;
+            if (mm.revealRound == round) {
+                v.voters[k] = a;
+                v.stakes[k] = st;
+                v.bitmaps[k] = uint256(_voteSlot[jobId][a]);
+                v.revealedStake += st;
+                ++k;
+            } else if (mm.commitRound == round) {
+                v.missedReveal[q++] = a;
+            }
         }
+        address[] memory voters = v.voters;
+        uint256[] memory stakes = v.stakes;
+        uint256[] memory bitmaps = v.bitmaps;
+        address[] memory missed = v.missedReveal;
         assembly ("memory-safe") {
             mstore(voters, k)
             mstore(stakes, k)
+            mstore(bitmaps, k)
+            mstore(missed, q)
         }
     }
 
-    /// @dev Decides every update and weighs each revealed voter by stake × agreement with the outcome.
-    function _tally(
-        JobConfig storage c,
-        RoundResult memory res,
-        uint256 n,
-        uint256[] memory stakes,
-        uint256[] memory bitmaps,
-        uint256 revealedStake
-    ) private view {
-        uint256[] memory approving = new uint256[](n);
-        for (uint256 j; j < stakes.length; ++j) {
-            uint256 st = stakes[j];
-            uint256 b = bitmaps[j];
-            if (st == 0 || b == 0) continue;
-            for (uint256 i; i < n; ++i) {
-                if ((b >> i) & 1 == 1) approving[i] += st;
+    /// @dev Decides every update from the revealed votes. A voter approving most updates is counted as
+    /// "approves all, minus the few it rejected", so only the sparse side of each bitmap is walked: at most
+    /// n/2 bit visits per voter, and none for a unanimous vote (the common case).
+    function _tally(JobConfig storage c, RoundResult memory res, Votes memory v) private view {
+        uint256 n = res.updateCount;
+        uint256 mask = Bitmap256.lowMask(n);
+        uint256[] memory plus = new uint256[](n); // stake of sparse approvers, per update
+        uint256[] memory minus = new uint256[](n); // stake of dense approvers that rejected it, per update
+        uint256 dense; // stake of dense approvers
+        for (uint256 j; j < v.voters.length; ++j) {
+            uint256 st = v.stakes[j];
+            uint256 b = v.bitmaps[j];
+            uint256[] memory acc = plus;
+            if (b.popcount() * 2 > n) {
+                dense += st;
+                b = ~b & mask;
+                acc = minus;
+            }
+            // Adds `st` to acc[i] for every set bit i, skipping runs of eight zero bits. Stakes are uint208
+            // and at most 256 are summed, so no sum overflows.
+            assembly ("memory-safe") {
+                let ptr := add(acc, 0x20)
+                for {} b {} {
+                    switch and(b, 0xff)
+                    case 0 {
+                        b := shr(8, b)
+                        ptr := add(ptr, 0x100)
+                    }
+                    default {
+                        if and(b, 1) { mstore(ptr, add(mload(ptr), st)) }
+                        b := shr(1, b)
+                        ptr := add(ptr, 0x20)
+                    }
+                }
             }
         }
+        uint256[] memory approving = plus;
+        for (uint256 i; i < n; ++i) {
+            approving[i] = dense + plus[i] - minus[i];
+        }
+        uint256 revealedStake = v.revealedStake;
         uint256 acceptThreshold = uint256(c.acceptBps) * revealedStake;
         uint256 rejectThreshold = uint256(c.rejectSlashBps) * revealedStake;
         bool slashingOn = c.rejectSlashBps != 0;
@@ -731,29 +746,45 @@ contract TrainingCoordinator is ITrainingCoordinator, AccessControl, Pausable, R
                 slashable |= uint256(1) << i;
             }
         }
-        uint256 totalWeight;
-        for (uint256 j; j < stakes.length; ++j) {
-            if (stakes[j] != 0) totalWeight += stakes[j] * _agreement(bitmaps[j], accepted, n);
-        }
         res.acceptedBitmap = accepted;
         res.slashableBitmap = slashable;
-        res.totalValidatorWeight = totalWeight;
     }
 
-    /// @dev Moves this round's reward from the job's pool to the claimable total. Unpayable shares (no
-    /// accepted update, no agreeing validator) and rounding remainders of the worker share stay in the pool.
-    function _credit(uint256 jobId, JobConfig storage c, RoundResult memory res) private {
+    /// @dev Moves this round's reward from the job's pool to what participants can claim: an equal share per
+    /// accepted update, and the validator share by stake × agreement, credited to each voter's record.
+    /// Unpayable shares (no accepted update, no agreeing validator) and rounding remainders stay in the pool.
+    function _credit(uint256 jobId, uint256 round, JobConfig storage c, RoundResult memory res, Votes memory v)
+        private
+    {
         uint256 pool = rewardPool[jobId];
         uint256 budget = c.rewardPerRound < pool ? c.rewardPerRound : pool;
         uint256 validatorBudget = (budget * c.validatorShareBps) / BPS;
         uint256 acceptedCount = res.acceptedBitmap.popcount();
         uint256 workerEach = acceptedCount == 0 ? 0 : (budget - validatorBudget) / acceptedCount;
-        uint256 validatorPool = res.totalValidatorWeight == 0 ? 0 : validatorBudget;
-        uint256 spent = workerEach * acceptedCount + validatorPool;
+
+        uint256 n = res.updateCount;
+        uint256[] memory weights = new uint256[](v.voters.length);
+        uint256 totalWeight;
+        for (uint256 j; j < weights.length; ++j) {
+            weights[j] = v.stakes[j] * _agreement(v.bitmaps[j], res.acceptedBitmap, n);
+            totalWeight += weights[j];
+        }
+        uint256 validatorPaid;
+        if (totalWeight != 0) {
+            for (uint256 j; j < weights.length; ++j) {
+                uint256 share = (validatorBudget * weights[j]) / totalWeight;
+                if (share == 0) continue;
+                Member storage m = _member[jobId][v.voters[j]];
+                m.owed = SafeCast.toUint96(m.owed + share);
+                validatorPaid += share;
+                emit ValidatorRewardCredited(jobId, round, v.voters[j], share);
+            }
+        }
+        uint256 spent = workerEach * acceptedCount + validatorPaid;
         rewardPool[jobId] = pool - spent;
         totalOwed += spent;
         res.workerRewardEach = uint128(workerEach);
-        res.validatorPool = uint128(validatorPool);
+        res.validatorPool = uint128(validatorPaid);
     }
 
     function _agreement(uint256 bitmap, uint256 accepted, uint256 n) private pure returns (uint256) {

@@ -99,6 +99,7 @@ interface ITrainingCoordinator {
         uint256 workerRewardEach,
         uint256 validatorPool
     );
+    event ValidatorRewardCredited(uint256 indexed jobId, uint256 indexed round, address indexed validator, uint256 amount);
     event ModelAttested(
         uint256 indexed jobId, uint256 indexed round, address indexed validator, bytes32 digest, uint16 codec, uint256 stakeFor
     );

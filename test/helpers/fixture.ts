@@ -23,26 +23,33 @@ export interface Protocol {
 
 export async function deployProtocol(
   ethers: HardhatEthers,
-  opts: { workers?: number; validators?: number; workerStake?: bigint; validatorStake?: bigint } = {},
+  opts: {
+    workers?: number;
+    validators?: number;
+    workerStake?: bigint;
+    validatorStake?: bigint;
+    /** Defaults to the network's configured accounts. */
+    signers?: HardhatEthersSigner[];
+  } = {},
 ): Promise<Protocol> {
-  const signers = await ethers.getSigners();
+  const signers = opts.signers ?? (await ethers.getSigners());
   const [admin, sponsor] = signers;
   const nW = opts.workers ?? 3;
   const nV = opts.validators ?? 3;
   const workers = signers.slice(2, 2 + nW);
   const validators = signers.slice(2 + nW, 2 + nW + nV);
   const others = signers.slice(2 + nW + nV);
-  const token = (await ethers.deployContract("StakeToken", ["Fedstake", "FST", admin.address])) as unknown as Contract;
+  const token = (await ethers.deployContract("StakeToken", ["Fedstake", "FST", admin.address], admin)) as unknown as Contract;
   const stake = (await ethers.deployContract("StakeManager", [
     await token.getAddress(),
     UNBONDING,
     admin.address,
-  ])) as unknown as Contract;
+  ], admin)) as unknown as Contract;
   const coord = (await ethers.deployContract("TrainingCoordinator", [
     await token.getAddress(),
     await stake.getAddress(),
     admin.address,
-  ])) as unknown as Contract;
+  ], admin)) as unknown as Contract;
   await stake.grantRole(await stake.SLASHER_ROLE(), await coord.getAddress());
 
   const fund = async (s: HardhatEthersSigner, amount: bigint, staked: bigint) => {

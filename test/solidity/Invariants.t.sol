@@ -98,7 +98,7 @@ contract ProtocolHandler is ProtocolHarness {
         }
         for (uint256 j; j < validators.length; ++j) {
             vm.prank(validators[j]);
-            try coord.claimVoteReward(jobId, round) {} catch {}
+            try coord.claimVoteReward(jobId) {} catch {}
         }
     }
 
@@ -107,7 +107,6 @@ contract ProtocolHandler is ProtocolHarness {
         uint256 round = 1 + seed % coord.jobState(jobId).round;
         for (uint256 i; i < 8; ++i) try coord.slashRejectedUpdate(jobId, round, i) {} catch {}
         for (uint256 i; i < workers.length; ++i) try coord.slashMissedReveal(jobId, round, workers[i]) {} catch {}
-        for (uint256 j; j < validators.length; ++j) try coord.slashMissedReveal(jobId, round, validators[j]) {} catch {}
     }
 
     function refund() external {

@@ -76,6 +76,12 @@ contract TrainingCoordinatorFuzzTest is ProtocolHarness {
         assertEq(res.revealedStake, revealedStake, "revealed stake");
         // Credits never exceed one round's reward, and escrow + credits are conserved.
         assertLe(coord.totalOwed(), p.rewardPerRound, "credited");
-        assertEq(coord.totalOwed() + coord.rewardPool(jobId), uint256(p.rewardPerRound) * p.numRounds, "conservation");
+        // Validators that committed and hid their vote were slashed into the pool by finalize.
+        uint256 slashed = uint256(p.missedRevealSlashAmount) * _popcount(skipVote & 0x0f);
+        assertEq(coord.totalOwed() + coord.rewardPool(jobId), uint256(p.rewardPerRound) * p.numRounds + slashed, "conservation");
+    }
+
+    function _popcount(uint256 x) private pure returns (uint256 c) {
+        for (; x != 0; x >>= 1) c += x & 1;
     }
 }
