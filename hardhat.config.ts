@@ -12,16 +12,22 @@ const SOLC_VERSION = "0.8.34";
 const require = createRequire(import.meta.url);
 const solcPath = require.resolve("solc/soljson.js");
 
+const solcSettings = {
+  // `cancun` for transient storage (ReentrancyGuardTransient); supported by mainnet and the major L2s.
+  evmVersion: "cancun",
+  // Low runs keep the coordinator under the 24 KiB code size limit.
+  optimizer: { enabled: true, runs: 200 },
+  viaIR: true,
+};
+
 export default defineConfig({
   plugins: [hardhatEthers, hardhatMocha, hardhatEthersChaiMatchers, hardhatNetworkHelpers, hardhatIgnitionEthers],
   solidity: {
-    version: SOLC_VERSION,
-    path: solcPath,
-    settings: {
-      // `cancun` for transient storage (ReentrancyGuardTransient); supported by mainnet and the major L2s.
-      evmVersion: "cancun",
-      optimizer: { enabled: true, runs: 200 },
-      viaIR: true,
+    // Both build profiles (tests use `default`, `ignition deploy` uses `production`) compile the same way:
+    // the coordinator's finalize needs the IR pipeline (stack depth), and gas numbers must match deployments.
+    profiles: {
+      default: { version: SOLC_VERSION, path: solcPath, settings: solcSettings },
+      production: { version: SOLC_VERSION, path: solcPath, settings: solcSettings },
     },
   },
   test: {

@@ -10,8 +10,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { network } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { ContractTransactionResponse } from "ethers";
-import { ONE, as, createJob, deployProtocol, submission, toPhase, vote, type Protocol } from "../test/helpers/fixture.js";
-import { Codec, Phase, updateCommitment, voteCommitment } from "../worker/chain/protocol.js";
+import { ONE, as, createJob, deployProtocol, submission, toPhase, vote, type Protocol } from "../test/helpers/fixture.ts";
+import { Codec, Phase, updateCommitment, voteCommitment } from "../worker/chain/protocol.ts";
 
 const { ethers, networkHelpers: helpers } = await network.create();
 

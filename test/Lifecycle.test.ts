@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { network } from "hardhat";
-import { ONE, accounting, as, createJob, deployProtocol, playRound, submission, vote } from "./helpers/fixture.js";
-import { Codec, JobStatus, Outcome, Phase } from "../worker/chain/protocol.js";
+import { ONE, accounting, as, createJob, deployProtocol, playRound, submission, vote } from "./helpers/fixture.ts";
+import { Codec, JobStatus, Outcome, Phase } from "../worker/chain/protocol.ts";
 
 const { ethers, networkHelpers: helpers } = await network.create();
 

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 import type { Contract } from "ethers";
-import { ONE, UNBONDING, as, deployProtocol } from "./helpers/fixture.js";
+import { ONE, UNBONDING, as, deployProtocol } from "./helpers/fixture.ts";
 
 const { ethers, networkHelpers } = await network.create();
 

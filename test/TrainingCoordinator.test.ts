@@ -16,7 +16,7 @@ import {
   toPhase,
   vote,
   type Protocol,
-} from "./helpers/fixture.js";
+} from "./helpers/fixture.ts";
 import {
   Codec,
   JobStatus,
@@ -28,7 +28,7 @@ import {
   randomSalt,
   updateCommitment,
   voteCommitment,
-} from "../worker/chain/protocol.js";
+} from "../worker/chain/protocol.ts";
 
 const { ethers, networkHelpers: helpers } = await network.create();
 const { loadFixture, time } = helpers;

@@ -5,7 +5,7 @@
 import type { HardhatEthers, HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
 import type { Contract } from "ethers";
-import { defaultJobParams, Phase, randomSalt, updateCommitment, voteCommitment, type JobParams } from "../../worker/chain/protocol.js";
+import { defaultJobParams, Phase, randomSalt, updateCommitment, voteCommitment, type JobParams } from "../../worker/chain/protocol.ts";
 
 export const ONE = 10n ** 18n;
 export const UNBONDING = 7 * 24 * 3600;
