@@ -1,0 +1,279 @@
+import { expect } from "chai";
+import {
+  ArtifactError,
+  ErrorFeedback,
+  decodeArtifact,
+  encodeArtifact,
+  type ArtifactHeader,
+  type EncodeOptions,
+  type Tensor,
+} from "../../worker/artifacts/index.ts";
+import { fromHalf, toHalf } from "../../worker/artifacts/half.ts";
+
+/** Small deterministic PRNG (mulberry32) so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const header = (over: Partial<ArtifactHeader> = {}): ArtifactHeader => ({
+  kind: "update",
+  jobId: 7n,
+  round: 3,
+  baseModelCid: new Uint8Array([1, 0x55, 0x12, 0x20, ...new Array(32).fill(9)]),
+  worker: new Uint8Array(20).fill(0xab),
+  numSamples: 1234n,
+  ...over,
+});
+
+function randomTensors(seed: number, sizes: [string, number[]][]): Tensor[] {
+  const r = rng(seed);
+  return sizes.map(([name, shape]) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    return { name, shape, data: Float32Array.from({ length: n }, () => (r() - 0.5) * 0.2) };
+  });
+}
+
+const MLP: [string, number[]][] = [
+  ["fc1.weight", [64, 32]],
+  ["fc1.bias", [64]],
+  ["fc2.weight", [10, 64]],
+  ["fc2.bias", [10]],
+];
+
+const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+describe("artifact container", function () {
+  it("round-trips f32 exactly, with the header", function () {
+    const tensors = randomTensors(1, MLP);
+    const bytes = encodeArtifact(header(), tensors, { encoding: "f32" });
+    const a = decodeArtifact(bytes);
+    expect(a.header.kind).to.equal("update");
+    expect(a.header.jobId).to.equal(7n);
+    expect(a.header.round).to.equal(3);
+    expect(a.header.numSamples).to.equal(1234n);
+    expect([...a.header.worker]).to.deep.equal(new Array(20).fill(0xab));
+    expect([...a.header.baseModelCid]).to.deep.equal([...header().baseModelCid]);
+    expect(a.tensors.map((t) => t.name)).to.deep.equal(MLP.map(([n]) => n));
+    for (const [i, t] of a.tensors.entries()) {
+      expect(t.shape).to.deep.equal(tensors[i]!.shape);
+      expect([...t.data]).to.deep.equal([...tensors[i]!.data]);
+    }
+  });
+
+  it("round-trips f16 within half precision", function () {
+    const tensors = randomTensors(2, MLP);
+    const a = decodeArtifact(encodeArtifact(header(), tensors, { encoding: "f16" }));
+    for (const [i, t] of a.tensors.entries()) {
+      for (const [j, v] of t.data.entries()) {
+        const x = tensors[i]!.data[j]!;
+        expect(Math.abs(v - x)).to.be.at.most(Math.max(Math.abs(x) * 2 ** -11, 2 ** -25));
+      }
+    }
+    expect(fromHalf(toHalf(65504))).to.equal(65504);
+    expect(fromHalf(toHalf(1 + 2 ** -11))).to.equal(1); // tie rounds to even
+    expect(fromHalf(toHalf(2 ** -24))).to.equal(2 ** -24); // smallest subnormal
+  });
+
+  it("round-trips int8 within half a scale step per chunk", function () {
+    const tensors = randomTensors(3, MLP);
+    const chunk = 100;
+    const a = decodeArtifact(encodeArtifact(header(), tensors, { encoding: "int8", chunk }));
+    for (const [i, t] of a.tensors.entries()) {
+      const x = tensors[i]!.data;
+      for (let c = 0; c * chunk < x.length; c++) {
+        const part = x.subarray(c * chunk, (c + 1) * chunk);
+        const scale = Math.fround(maxAbs(part) / 127);
+        for (let j = 0; j < part.length; j++) {
+          expect(Math.abs(t.data[c * chunk + j]! - part[j]!)).to.be.at.most(scale / 2 + 1e-9);
+        }
+      }
+    }
+  });
+
+  it("round-trips top-k: keeps the k largest magnitudes (int8), zeroes the rest", function () {
+    const tensors = randomTensors(4, MLP);
+    const a = decodeArtifact(encodeArtifact(header(), tensors, { encoding: "topk", fraction: 0.05 }));
+    for (const [i, t] of a.tensors.entries()) {
+      const x = tensors[i]!.data;
+      const k = Math.max(1, Math.ceil(x.length * 0.05));
+      const kept = [...t.data.keys()].filter((j) => t.data[j] !== 0);
+      expect(kept.length).to.be.at.most(k);
+      const threshold = [...x].map(Math.abs).sort((p, q) => q - p)[k - 1]!;
+      const scale = maxAbs(x) / 127;
+      for (const j of kept) {
+        expect(Math.abs(x[j]!)).to.be.at.least(threshold);
+        expect(Math.abs(t.data[j]! - x[j]!)).to.be.at.most(scale / 2 + 1e-9);
+      }
+    }
+  });
+
+  it("encodes deterministically: same tensors and options, same bytes", function () {
+    const opts: EncodeOptions[] = [{ encoding: "f32" }, { encoding: "f16" }, { encoding: "int8" }, { encoding: "topk", fraction: 0.01 }];
+    for (const o of opts) {
+      const a = encodeArtifact(header(), randomTensors(5, MLP), o);
+      const b = encodeArtifact(header(), randomTensors(5, MLP), o);
+      expect(Buffer.from(a).equals(Buffer.from(b)), o.encoding).to.equal(true);
+    }
+    const f = encodeArtifact(header(), randomTensors(5, MLP), { encoding: "f32" });
+    const g = encodeArtifact(header({ round: 4 }), randomTensors(5, MLP), { encoding: "f32" });
+    expect(Buffer.from(f).equals(Buffer.from(g))).to.equal(false);
+  });
+
+  it("refuses to encode what it could not decode", function () {
+    const bad = (t: Tensor[], o: EncodeOptions = { encoding: "f32" }, h = header()) => () => encodeArtifact(h, t, o);
+    expect(bad([{ name: "x", shape: [2], data: new Float32Array([1, NaN]) }])).to.throw(ArtifactError, /NON_FINITE/);
+    expect(bad([{ name: "x", shape: [3], data: new Float32Array(2) }])).to.throw(ArtifactError, /has 3 elements/);
+    expect(bad([{ name: "x", shape: [1], data: new Float32Array(1) }, { name: "x", shape: [1], data: new Float32Array(1) }])).to.throw(/duplicate/);
+    expect(bad([{ name: "x", shape: [1], data: new Float32Array([1e6]) }], { encoding: "f16" })).to.throw(/overflows float16/);
+    expect(bad([], { encoding: "f32" }, header({ worker: new Uint8Array(3) }))).to.throw(/20 bytes/);
+    expect(bad([{ name: "x", shape: [4], data: new Float32Array(4) }], { encoding: "topk", k: 5 })).to.throw(/outside 0..4/);
+  });
+});
+
+describe("artifact decoder rejects bad input with a reason", function () {
+  const good = encodeArtifact(header(), randomTensors(6, MLP), { encoding: "f32" });
+  const headerLen = new DataView(good.buffer).getUint32(8, true);
+  const mutate = (f: (b: Uint8Array, v: DataView) => void, from = good) => {
+    const b = Uint8Array.from(from);
+    f(b, new DataView(b.buffer));
+    return b;
+  };
+  const rejects = (bytes: Uint8Array, code: string, re?: RegExp, limits = {}) => {
+    try {
+      decodeArtifact(bytes, limits);
+    } catch (e) {
+      expect(e).to.be.instanceOf(ArtifactError);
+      expect((e as ArtifactError).code).to.equal(code);
+      if (re) expect((e as Error).message).to.match(re);
+      return;
+    }
+    expect.fail(`expected ${code}`);
+  };
+
+  it("names each failure", function () {
+    rejects(good.subarray(0, 5), "TRUNCATED", /preamble/);
+    rejects(mutate((b) => (b[0] = 0x47)), "BAD_MAGIC");
+    rejects(mutate((_, v) => v.setUint16(4, 2, true)), "BAD_VERSION", /version 2/);
+    rejects(mutate((_, v) => v.setUint16(6, 1, true)), "BAD_HEADER", /flags/);
+    rejects(mutate((_, v) => v.setUint32(8, 2 ** 31, true)), "BAD_HEADER", /header length/);
+    rejects(mutate((_, v) => v.setUint32(8, good.length, true)), "TRUNCATED", /runs past the end/);
+    rejects(good.subarray(0, good.length - 1), "TRUNCATED", /payloads need/);
+    rejects(Uint8Array.from([...good, 0]), "TRAILING_BYTES");
+    rejects(good, "TOO_LARGE", /exceeds the limit/, { maxBytes: 100 });
+    rejects(good, "TOO_LARGE", /elements/, { maxElements: 100 });
+    rejects(mutate((b) => (b[12] = 9)), "BAD_HEADER", /kind 9/);
+    // First tensor: name length at 12 + 1 + 8 + 4 + 1 + 36 + 20 + 8 + 2.
+    const t0 = 12 + 1 + 8 + 4 + 1 + 36 + 20 + 8 + 2;
+    rejects(mutate((b) => (b[t0] = 0)), "BAD_TENSOR", /name length 0/);
+    rejects(mutate((b) => (b[t0 + 1] = 0xff)), "BAD_TENSOR", /UTF-8/);
+    rejects(mutate((b) => (b[t0 + 1 + 10] = 9)), "BAD_TENSOR", /rank 9/); // "fc1.weight" is 10 bytes
+    rejects(mutate((_, v) => v.setUint32(t0 + 12, 0, true)), "BAD_TENSOR", /dimension 0 is 0/);
+    rejects(mutate((b) => (b[t0 + 20] = 1)), "BAD_TENSOR", /dtype 1/); // after rank (t0+11) and 2 dims
+    rejects(mutate((b) => (b[t0 + 21] = 7)), "BAD_ENCODING", /encoding 7/);
+    rejects(mutate((_, v) => v.setUint32(t0 + 22, 5, true)), "BAD_ENCODING", /chunk 5 invalid for f32/);
+    rejects(mutate((_, v) => v.setUint32(t0 + 26, 4, true)), "BAD_TENSOR", /offset 4, expected 0/);
+    rejects(mutate((_, v) => v.setUint32(t0 + 30, 8, true)), "BAD_TENSOR", /offset/); // lying length shifts the next offset
+    rejects(mutate((_, v) => v.setFloat32(12 + headerLen, NaN, true)), "NON_FINITE", /fc1.weight/);
+    rejects(mutate((_, v) => v.setFloat32(12 + headerLen + 4, Infinity, true)), "NON_FINITE");
+  });
+
+  it("checks top-k indices and int8 values", function () {
+    const t: Tensor[] = [{ name: "w", shape: [10], data: Float32Array.from([0, 5, 0, 0, -7, 0, 0, 0, 0, 1]) }];
+    const bytes = encodeArtifact(header({ baseModelCid: new Uint8Array(0) }), t, { encoding: "topk", k: 2, chunk: 4 });
+    const p = bytes.length - (8 + 2 + 4 + 2); // payload start: k, idxLen, 2 varints, 1 scale, 2 int8
+    expect([...decodeArtifact(bytes).tensors[0]!.data].map((v) => Math.round(v))).to.deep.equal([0, 5, 0, 0, -7, 0, 0, 0, 0, 0]);
+    rejects(mutate((b) => (b[p + 9] = 20), bytes), "INDEX_OUT_OF_RANGE", /index 22/);
+    rejects(mutate((_, v) => v.setUint32(p, 11, true), bytes), "BAD_ENCODING", /exceeds 10 elements/);
+    rejects(mutate((_, v) => v.setUint32(p + 4, 3, true), bytes), "LENGTH_MISMATCH");
+    rejects(mutate((b) => (b[p + 9] = 0x81), bytes), "TRUNCATED", /runs past/); // last varint byte says "more"
+    rejects(mutate((b) => (b[bytes.length - 1] = 0x80), bytes), "BAD_ENCODING", /-128/);
+    rejects(mutate((_, v) => v.setFloat32(p + 10, -1, true), bytes), "NON_FINITE", /scale 0/);
+  });
+
+  it("survives 100,000 mutated and random inputs: an artifact or an ArtifactError, nothing else", function () {
+    this.timeout(120_000);
+    const r = rng(42);
+    const seeds = (["f32", "f16", "int8", "topk"] as const).map((encoding) =>
+      encodeArtifact(header(), randomTensors(7, [["a", [8, 4]], ["b", [5]]]), { encoding, chunk: 8, fraction: 0.3 }),
+    );
+    const counts = { ok: 0, rejected: 0 };
+    const codes = new Set<string>();
+    for (let i = 0; i < 100_000; i++) {
+      let b: Uint8Array;
+      const kind = i % 5;
+      if (kind === 4) {
+        b = Uint8Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256));
+        if (r() < 0.5 && b.length >= 4) b.set([0x46, 0x53, 0x54, 0x4b], 0); // get past the magic
+      } else {
+        b = Uint8Array.from(seeds[Math.floor(r() * seeds.length)]!);
+        const flips = 1 + Math.floor(r() * 4);
+        for (let f = 0; f < flips; f++) {
+          const op = r();
+          if (op < 0.6) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+          else if (op < 0.8) b = b.subarray(0, Math.floor(r() * b.length));
+          else if (op < 0.9) b = Uint8Array.from([...b, ...Array.from({ length: 1 + Math.floor(r() * 16) }, () => Math.floor(r() * 256))]);
+          else {
+            const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+            if (b.length >= 4) v.setUint32(Math.floor(r() * (b.length - 3)), Math.floor(r() * 2 ** 32), true);
+          }
+        }
+      }
+      try {
+        decodeArtifact(b);
+        counts.ok++;
+      } catch (e) {
+        if (!(e instanceof ArtifactError)) throw new Error(`input ${i} (${Buffer.from(b).toString("hex")}) threw ${e}`);
+        codes.add(e.code);
+        counts.rejected++;
+      }
+    }
+    expect(counts.ok + counts.rejected).to.equal(100_000);
+    expect(counts.rejected).to.be.greaterThan(50_000);
+    expect(codes.size).to.be.at.least(8);
+  });
+});
+
+describe("error feedback", function () {
+  for (const opts of [{ encoding: "int8", chunk: 64 }, { encoding: "topk", fraction: 0.1 }] as EncodeOptions[]) {
+    it(`keeps the cumulative sent update close to the true one (${opts.encoding})`, function () {
+      const r = rng(9);
+      const n = 2048;
+      const drift = Float32Array.from({ length: n }, () => r() - 0.5);
+      const ef = new ErrorFeedback();
+      const truth = new Float64Array(n);
+      const sent = new Float64Array(n);
+      const rounds = 40;
+      let maxStep = 0;
+      for (let t = 0; t < rounds; t++) {
+        const u = Float32Array.from(drift, (d) => d * 0.01 + (r() - 0.5) * 0.004);
+        maxStep = Math.max(maxStep, maxAbs(u));
+        for (let i = 0; i < n; i++) truth[i]! += u[i]!;
+        const got = decodeArtifact(ef.encode(header(), [{ name: "w", shape: [n], data: u }], opts)).tensors[0]!.data;
+        for (let i = 0; i < n; i++) sent[i]! += got[i]!;
+        // The gap is exactly the residual carried forward.
+        const res = ef.residualOf("w")!;
+        for (let i = 0; i < n; i += 97) expect(truth[i]! - sent[i]!).to.be.closeTo(res[i]!, 1e-4);
+      }
+      const gap = Math.max(...truth.map((v, i) => Math.abs(v - sent[i]!)));
+      const norm = (a: Float64Array) => Math.sqrt(a.reduce((s, v) => s + v * v, 0));
+      const gapNorm = norm(truth.map((v, i) => v - sent[i]!));
+      // Bounded by a few rounds' worth of update, not growing with the number of rounds.
+      expect(gap).to.be.at.most(opts.encoding === "int8" ? maxStep : 12 * maxStep);
+      expect(gapNorm / norm(truth)).to.be.below(opts.encoding === "int8" ? 0.01 : 0.25);
+    });
+  }
+
+  it("persists its residual", function () {
+    const ef = new ErrorFeedback();
+    ef.encode(header(), randomTensors(11, MLP), { encoding: "topk", fraction: 0.01 });
+    const back = ErrorFeedback.load(ef.save(header()));
+    expect([...back.residualOf("fc1.weight")!]).to.deep.equal([...ef.residualOf("fc1.weight")!]);
+  });
+});
