@@ -1,0 +1,156 @@
+/**
+ * The default artifact store: an embedded Helia node with a file-system blockstore and datastore under
+ * a data directory.
+ *
+ * Network posture (never the `createHelia()` defaults): TCP listening on 127.0.0.1 only, no bootstrap
+ * list, no mDNS, no DHT, no delegated or HTTP routing, no HTTP gateways, no UPnP, no autoTLS, no relay.
+ * It dials only the multiaddrs it is given (as later published on chain), and a connection gater
+ * refuses any non-loopback address unless the operator allows more. Blocks come over bitswap from
+ * connected peers and Helia checks each block's hash against its CID before accepting it.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { withBitswap } from "@helia/bitswap";
+import { withLibp2pLight, type HeliaWithLibp2p } from "@helia/libp2p";
+import { unixfs, type UnixFS } from "@helia/unixfs";
+import { identify } from "@libp2p/identify";
+import { tcp } from "@libp2p/tcp";
+import { multiaddr, type Multiaddr } from "@multiformats/multiaddr";
+import { FsBlockstore } from "blockstore-fs";
+import { FsDatastore } from "datastore-fs";
+import { createHeliaLight } from "helia";
+import type { CID } from "multiformats/cid";
+import { loopbackGater, type GaterOptions } from "./loopbackGater.ts";
+import {
+  CHUNK_SIZE,
+  collect,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  IMPORT_PROFILE,
+  requireSha256,
+  StoreError,
+  type ArtifactStore,
+  type GetOptions,
+} from "./store.ts";
+import { fixedSize } from "ipfs-unixfs-importer/chunker";
+
+export interface HeliaStoreOptions {
+  /** Where blocks, pins and the node's key live; a restart from here keeps its pins and peer id. */
+  dataDir: string;
+  /** Listen addresses (default one TCP port on 127.0.0.1). */
+  listen?: string[];
+  /** Peers to dial at start (multiaddrs with /p2p/ peer ids). */
+  peers?: string[];
+  /** Networks allowed besides loopback. */
+  gater?: GaterOptions;
+  /** Transfer tuning (see TRANSFER_DEFAULTS). */
+  transfer?: Partial<typeof TRANSFER_DEFAULTS>;
+}
+
+/** Measured with `npm run bench:ipfs` (see README): flow-control windows and batching delays dominate. */
+export const TRANSFER_DEFAULTS = {
+  /** yamux per-stream receive window: large enough that a 1 MiB block never waits for window updates. */
+  streamWindowBytes: Number(process.env.FS_WIN ?? 256 * 1024),
+  /** bitswap: how long to wait for more blocks or wants before sending (ms). */
+  sendDebounceMs: Number(process.env.FS_DEB ?? 10),
+};
+
+export class HeliaStore implements ArtifactStore {
+  readonly helia: HeliaWithLibp2p<{ identify: ReturnType<ReturnType<typeof identify>> }>;
+  private readonly fs: UnixFS;
+
+  private constructor(helia: HeliaStore["helia"]) {
+    this.helia = helia;
+    this.fs = unixfs(helia);
+  }
+
+  static async create(opts: HeliaStoreOptions): Promise<HeliaStore> {
+    const listen = opts.listen ?? ["/ip4/127.0.0.1/tcp/0"];
+    const gater = loopbackGater(opts.gater);
+    for (const a of listen) {
+      const ma = multiaddr(a);
+      if (!gater.filterMultiaddrForPeer!(undefined as never, ma)) {
+        throw new StoreError("UNAVAILABLE", `refusing to listen on ${a}: outside loopback (configure the gater to allow it)`);
+      }
+    }
+    await mkdir(join(opts.dataDir, "blocks"), { recursive: true });
+    await mkdir(join(opts.dataDir, "data"), { recursive: true });
+    const blockstore = new FsBlockstore(join(opts.dataDir, "blocks"));
+    const datastore = new FsDatastore(join(opts.dataDir, "data"));
+    await blockstore.open();
+    await datastore.open();
+    const transfer = { ...TRANSFER_DEFAULTS, ...opts.transfer };
+    const light = createHeliaLight({ blockstore, datastore, routers: [], blockBrokers: [], start: false });
+    const withP2p = withLibp2pLight(light, {
+      addresses: { listen, announce: [] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux({ initialStreamWindowSize: transfer.streamWindowBytes, maxStreamWindowSize: Math.max(transfer.streamWindowBytes, 16 * 1024 * 1024) })],
+      connectionGater: gater,
+      peerDiscovery: [],
+      services: { identify: identify() },
+    });
+    const helia = withBitswap(withP2p, {
+      sendBlocksDebounce: transfer.sendDebounceMs,
+      sendWantlistDebounce: transfer.sendDebounceMs,
+    }) as HeliaStore["helia"];
+    await helia.start();
+    const store = new HeliaStore(helia);
+    for (const p of opts.peers ?? []) await store.dial(p);
+    return store;
+  }
+
+  /** The addresses peers can dial this node on (what a node publishes on chain). */
+  multiaddrs(): string[] {
+    return this.helia.libp2p.getMultiaddrs().map((m) => m.toString());
+  }
+
+  async dial(address: string | Multiaddr): Promise<void> {
+    await this.helia.libp2p.dial(typeof address === "string" ? multiaddr(address) : address);
+  }
+
+  async add(bytes: Uint8Array): Promise<CID> {
+    const cid = await this.fs.addBytes(bytes, { profile: IMPORT_PROFILE, chunker: fixedSize({ chunkSize: CHUNK_SIZE }) });
+    await this.pin(cid);
+    return cid;
+  }
+
+  async get(cid: CID, options: GetOptions = {}): Promise<Uint8Array> {
+    requireSha256(cid);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      return await collect(this.fs.cat(cid, { signal }), options.maxBytes ?? DEFAULT_MAX_BYTES, `${cid}`);
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      if (signal.aborted) throw new StoreError("TIMEOUT", `no peer delivered ${cid} within ${timeoutMs} ms`, { cause: e });
+      throw new StoreError("NOT_FOUND", `could not fetch ${cid}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async pin(cid: CID): Promise<void> {
+    if (await this.helia.pins.isPinned(cid)) return;
+    for await (const _ of this.helia.pins.add(cid)) void _;
+  }
+
+  async unpin(cid: CID): Promise<void> {
+    if (!(await this.helia.pins.isPinned(cid))) return;
+    for await (const _ of this.helia.pins.rm(cid)) void _;
+  }
+
+  async listPins(): Promise<CID[]> {
+    const out: CID[] = [];
+    for await (const p of this.helia.pins.ls()) out.push(p.cid);
+    return out;
+  }
+
+  async gc(): Promise<void> {
+    await this.helia.gc();
+  }
+
+  async stop(): Promise<void> {
+    await this.helia.stop();
+  }
+}
