@@ -39,10 +39,11 @@ describe("HeliaStore", function () {
     try {
       const added = await a.call({ cmd: "addRandom", bytes: 10_000_000, seed: 7 });
       expect(added.ok).to.equal(true);
-      const addrs = (await a.call({ cmd: "addrs" })) as { addrs: string[] };
-      expect(addrs.addrs.every((m) => m.startsWith("/ip4/127.0.0.1/tcp/"))).to.equal(true);
-      expect((await b.call({ cmd: "dial", addr: addrs.addrs[0]! })).ok).to.equal(true);
-      const got = await b.call({ cmd: "get", cid: added.cid as string, timeoutMs: 60_000 });
+      const { addrs = [] } = await a.call({ cmd: "addrs" });
+      expect(addrs.length).to.be.greaterThan(0);
+      expect(addrs.every((m) => m.startsWith("/ip4/127.0.0.1/tcp/"))).to.equal(true);
+      expect((await b.call({ cmd: "dial", addr: addrs[0]! })).ok).to.equal(true);
+      const got = await b.call({ cmd: "get", cid: added.cid!, timeoutMs: 60_000 });
       expect(got.ok, JSON.stringify(got)).to.equal(true);
       expect(got.length).to.equal(10_000_000);
       expect(got.sha256).to.equal(added.sha256);

@@ -19,7 +19,17 @@ export type PeerRequest =
   | { cmd: "pins" }
   | { cmd: "stop" };
 
-export type PeerResponse = { ok: true; [k: string]: unknown } | { ok: false; error: string; code?: string };
+export interface PeerResponse {
+  ok: boolean;
+  error?: string;
+  code?: string;
+  addrs?: string[];
+  cid?: string;
+  ms?: number;
+  length?: number;
+  sha256?: string;
+  pins?: string[];
+}
 
 /** Deterministic pseudo-random bytes (fast xorshift), so both sides can check content by hash. */
 export function seededBytes(n: number, seed: number): Uint8Array {
