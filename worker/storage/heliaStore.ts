@@ -22,6 +22,8 @@ import { FsBlockstore } from "blockstore-fs";
 import { FsDatastore } from "datastore-fs";
 import { createHeliaLight } from "helia";
 import type { CID } from "multiformats/cid";
+import { fetchDag, FETCH_PROTOCOL, serveFetch } from "./fetchProtocol.ts";
+import { CachedBlockstore } from "./cachedBlockstore.ts";
 import { loopbackGater, type GaterOptions } from "./loopbackGater.ts";
 import {
   CHUNK_SIZE,
@@ -34,6 +36,9 @@ import {
   type ArtifactStore,
   type GetOptions,
 } from "./store.ts";
+import * as dagPb from "@ipld/dag-pb";
+import { UnixFS as UnixFSData } from "ipfs-unixfs";
+import * as rawCodec from "multiformats/codecs/raw";
 import { fixedSize } from "ipfs-unixfs-importer/chunker";
 
 export interface HeliaStoreOptions {
@@ -55,14 +60,54 @@ export const TRANSFER_DEFAULTS = {
   streamWindowBytes: Number(process.env.FS_WIN ?? 256 * 1024),
   /** bitswap: how long to wait for more blocks or wants before sending (ms). */
   sendDebounceMs: Number(process.env.FS_DEB ?? 10),
+  /** Recent blocks kept in memory (the newest artifacts are the ones being served). */
+  cacheBytes: 256 * 1024 * 1024,
 };
+
+/**
+ * Reads a file out of blocks already fetched and verified, without touching the disk: UnixFS file
+ * content is each node's own data followed by its children's, depth first.
+ */
+function readFromBlocks(root: CID, blocks: Map<string, Uint8Array>, maxBytes: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  const visit = (cid: CID) => {
+    const block = blocks.get(cid.toString());
+    if (!block) throw new StoreError("NOT_FOUND", `block ${cid} of ${root} was not fetched`);
+    if (cid.code === rawCodec.code) {
+      parts.push(block);
+      total += block.length;
+    } else {
+      const node = dagPb.decode(block);
+      const fs = node.Data ? UnixFSData.unmarshal(node.Data) : undefined;
+      if (!fs || (fs.type !== "file" && fs.type !== "raw")) throw new StoreError("BAD_CID", `${root} is not a UnixFS file`);
+      if (fs.data && fs.data.length > 0) {
+        parts.push(fs.data);
+        total += fs.data.length;
+      }
+      for (const link of node.Links) visit(link.Hash);
+    }
+    if (total > maxBytes) throw new StoreError("TOO_LARGE", `${root} exceeds ${maxBytes} bytes`);
+  };
+  visit(root);
+  const out = new Uint8Array(total);
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.length;
+  }
+  return out;
+}
 
 export class HeliaStore implements ArtifactStore {
   readonly helia: HeliaWithLibp2p<{ identify: ReturnType<ReturnType<typeof identify>> }>;
   private readonly fs: UnixFS;
 
-  private constructor(helia: HeliaStore["helia"]) {
+  private readonly blocks: CachedBlockstore;
+
+  private constructor(helia: HeliaStore["helia"], blocks: CachedBlockstore) {
     this.helia = helia;
+    this.blocks = blocks;
     this.fs = unixfs(helia);
   }
 
@@ -75,19 +120,26 @@ export class HeliaStore implements ArtifactStore {
         throw new StoreError("UNAVAILABLE", `refusing to listen on ${a}: outside loopback (configure the gater to allow it)`);
       }
     }
+    const transfer = { ...TRANSFER_DEFAULTS, ...opts.transfer };
     await mkdir(join(opts.dataDir, "blocks"), { recursive: true });
     await mkdir(join(opts.dataDir, "data"), { recursive: true });
-    const blockstore = new FsBlockstore(join(opts.dataDir, "blocks"));
+    const blockstore = new CachedBlockstore(new FsBlockstore(join(opts.dataDir, "blocks")), transfer.cacheBytes);
     const datastore = new FsDatastore(join(opts.dataDir, "data"));
     await blockstore.open();
     await datastore.open();
-    const transfer = { ...TRANSFER_DEFAULTS, ...opts.transfer };
-    const light = createHeliaLight({ blockstore, datastore, routers: [], blockBrokers: [], start: false });
+    const light = createHeliaLight({ blockstore, datastore, routers: [], blockBrokers: [] });
     const withP2p = withLibp2pLight(light, {
       addresses: { listen, announce: [] },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux({ initialStreamWindowSize: transfer.streamWindowBytes, maxStreamWindowSize: Math.max(transfer.streamWindowBytes, 16 * 1024 * 1024) })],
+      streamMuxers: [
+        yamux({
+          streamOptions: {
+            initialStreamWindowSize: transfer.streamWindowBytes,
+            maxStreamWindowSize: Math.max(transfer.streamWindowBytes, 16 * 1024 * 1024),
+          },
+        }),
+      ],
       connectionGater: gater,
       peerDiscovery: [],
       services: { identify: identify() },
@@ -97,7 +149,8 @@ export class HeliaStore implements ArtifactStore {
       sendWantlistDebounce: transfer.sendDebounceMs,
     }) as HeliaStore["helia"];
     await helia.start();
-    const store = new HeliaStore(helia);
+    await serveFetch(helia.libp2p, helia.blockstore);
+    const store = new HeliaStore(helia, blockstore);
     for (const p of opts.peers ?? []) await store.dial(p);
     return store;
   }
@@ -121,8 +174,13 @@ export class HeliaStore implements ArtifactStore {
     requireSha256(cid);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const signal = AbortSignal.timeout(timeoutMs);
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     try {
-      return await collect(this.fs.cat(cid, { signal }), options.maxBytes ?? DEFAULT_MAX_BYTES, `${cid}`);
+      if (!(await this.helia.blockstore.has(cid))) {
+        const blocks = await this.fetchFromPeers(cid, signal, maxBytes);
+        if (blocks) return readFromBlocks(cid, blocks, maxBytes);
+      }
+      return await collect(this.fs.cat(cid, { signal }), maxBytes, `${cid}`);
     } catch (e) {
       if (e instanceof StoreError) throw e;
       if (signal.aborted) throw new StoreError("TIMEOUT", `no peer delivered ${cid} within ${timeoutMs} ms`, { cause: e });
@@ -130,7 +188,32 @@ export class HeliaStore implements ArtifactStore {
     }
   }
 
+  /**
+   * Tries the connected peers that speak the fetch protocol, one at a time. If none succeeds, the
+   * caller's `cat` falls back to bitswap over the same connections.
+   */
+  private async fetchFromPeers(cid: CID, signal: AbortSignal, maxBytes: number): Promise<Map<string, Uint8Array> | undefined> {
+    const libp2p = this.helia.libp2p;
+    // DAG overhead: dag-pb nodes add well under 1% to the file bytes.
+    const cap = Math.ceil(maxBytes * 1.01) + 65536;
+    for (const conn of libp2p.getConnections()) {
+      if (signal.aborted) return;
+      const peer = conn.remotePeer;
+      const info = await libp2p.peerStore.get(peer).catch(() => undefined);
+      if (!info?.protocols.includes(FETCH_PROTOCOL)) continue;
+      try {
+        return await fetchDag(libp2p, peer, cid, this.helia.blockstore, { signal, maxBytes: cap });
+      } catch (e) {
+        if (e instanceof StoreError && e.code === "TOO_LARGE") throw e;
+        if (process.env.FS_DEBUG) console.error(`fetch protocol from ${peer} failed: ${(e as Error).message}`);
+        // Try the next peer; bitswap is the last resort.
+      }
+    }
+    return undefined;
+  }
+
   async pin(cid: CID): Promise<void> {
+    await this.blocks.flush(); // a pin must never point at blocks that are not on disk yet
     if (await this.helia.pins.isPinned(cid)) return;
     for await (const _ of this.helia.pins.add(cid)) void _;
   }
@@ -151,6 +234,7 @@ export class HeliaStore implements ArtifactStore {
   }
 
   async stop(): Promise<void> {
+    await this.blocks.flush();
     await this.helia.stop();
   }
 }
