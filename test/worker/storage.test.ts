@@ -120,27 +120,33 @@ describe("HeliaStore", function () {
 
   it("a lying peer cannot pass bad bytes: corrupted blocks are refused, identity CIDs are not fetched", async function () {
     const dA = await dir();
+    const first = await HeliaStore.create({ dataDir: dA });
+    const cid = await first.add(seededBytes(100_000, 11)); // one raw block
+    await first.stop();
+    // Flip bytes of the block on A's disk (A restarts with a cold cache): A now serves content that
+    // does not match the CID.
+    const files: string[] = [];
+    const walk = async (p: string): Promise<void> => {
+      for (const e of await readdir(p)) {
+        const q = join(p, e);
+        if ((await stat(q)).isDirectory()) await walk(q);
+        else files.push(q);
+      }
+    };
+    await walk(join(dA, "blocks"));
+    let corrupted = 0;
+    for (const f of files) {
+      const buf = await readFile(f);
+      if (buf.length === 100_000) {
+        buf[0] = buf[0]! ^ 0xff;
+        await writeFile(f, buf);
+        corrupted++;
+      }
+    }
+    expect(corrupted).to.equal(1);
     const a = await HeliaStore.create({ dataDir: dA });
     const b = await HeliaStore.create({ dataDir: await dir() });
     try {
-      const cid = await a.add(seededBytes(100_000, 11)); // one raw block
-      // Flip bytes of the block on A's disk: A now serves content that does not match the CID.
-      const files: string[] = [];
-      const walk = async (p: string): Promise<void> => {
-        for (const e of await readdir(p)) {
-          const q = join(p, e);
-          if ((await stat(q)).isDirectory()) await walk(q);
-          else files.push(q);
-        }
-      };
-      await walk(join(dA, "blocks"));
-      for (const f of files) {
-        const buf = await readFile(f);
-        if (buf.length === 100_000) {
-          buf[0] = buf[0]! ^ 0xff;
-          await writeFile(f, buf);
-        }
-      }
       await b.dial(a.multiaddrs()[0]!);
       // Helia hashes every block it receives and drops a mismatch; the fetch then finds no good copy.
       const err = await b.get(cid, { timeoutMs: 3000 }).then(
@@ -184,5 +190,20 @@ describe("HeliaStore", function () {
       await a.stop();
       await b.stop();
     }
+  });
+});
+
+describe("loopback connection gater", function () {
+  it("allows loopback, refuses other addresses and DNS unless configured", async function () {
+    const { multiaddr } = await import("@multiformats/multiaddr");
+    const { allowedAddress } = await import("../../worker/storage/loopbackGater.ts");
+    expect(allowedAddress(multiaddr("/ip4/127.0.0.1/tcp/4001"))).to.equal(true);
+    expect(allowedAddress(multiaddr("/ip4/127.8.9.1/tcp/4001"))).to.equal(true);
+    expect(allowedAddress(multiaddr("/ip6/::1/tcp/4001"))).to.equal(true);
+    expect(allowedAddress(multiaddr("/ip4/192.168.1.5/tcp/4001"))).to.equal(false);
+    expect(allowedAddress(multiaddr("/ip4/8.8.8.8/tcp/4001"))).to.equal(false);
+    expect(allowedAddress(multiaddr("/dns4/localhost/tcp/4001"))).to.equal(false);
+    expect(allowedAddress(multiaddr("/ip4/10.0.0.7/tcp/4001"), { allowPrefixes: ["10.0.0."] })).to.equal(true);
+    expect(allowedAddress(multiaddr("/ip4/8.8.8.8/tcp/4001"), { allowAll: true })).to.equal(true);
   });
 });

@@ -5,8 +5,12 @@
  * Network posture (never the `createHelia()` defaults): TCP listening on 127.0.0.1 only, no bootstrap
  * list, no mDNS, no DHT, no delegated or HTTP routing, no HTTP gateways, no UPnP, no autoTLS, no relay.
  * It dials only the multiaddrs it is given (as later published on chain), and a connection gater
- * refuses any non-loopback address unless the operator allows more. Blocks come over bitswap from
- * connected peers and Helia checks each block's hash against its CID before accepting it.
+ * refuses any non-loopback address unless the operator allows more.
+ *
+ * Fetching: first `/fedstake/fetch/1.0.0` (fetchProtocol.ts: the whole DAG streamed over one stream,
+ * each block verified as it arrives) from connected peers that speak it, then bitswap as the fallback
+ * (Helia checks each block's hash against its CID before accepting it). Recent blocks stay in memory
+ * (cachedBlockstore.ts), and pins are flushed to disk first.
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -50,16 +54,11 @@ export interface HeliaStoreOptions {
   peers?: string[];
   /** Networks allowed besides loopback. */
   gater?: GaterOptions;
-  /** Transfer tuning (see TRANSFER_DEFAULTS). */
+  /** Memory for recent blocks (see TRANSFER_DEFAULTS). */
   transfer?: Partial<typeof TRANSFER_DEFAULTS>;
 }
 
-/** Measured with `npm run bench:ipfs` (see README): flow-control windows and batching delays dominate. */
 export const TRANSFER_DEFAULTS = {
-  /** yamux per-stream receive window: large enough that a 1 MiB block never waits for window updates. */
-  streamWindowBytes: Number(process.env.FS_WIN ?? 256 * 1024),
-  /** bitswap: how long to wait for more blocks or wants before sending (ms). */
-  sendDebounceMs: Number(process.env.FS_DEB ?? 10),
   /** Recent blocks kept in memory (the newest artifacts are the ones being served). */
   cacheBytes: 256 * 1024 * 1024,
 };
@@ -132,22 +131,13 @@ export class HeliaStore implements ArtifactStore {
       addresses: { listen, announce: [] },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [
-        yamux({
-          streamOptions: {
-            initialStreamWindowSize: transfer.streamWindowBytes,
-            maxStreamWindowSize: Math.max(transfer.streamWindowBytes, 16 * 1024 * 1024),
-          },
-        }),
-      ],
+      // yamux's default 256 KiB stream window measured as well as 1-4 MiB windows (bench:ipfs, README).
+      streamMuxers: [yamux()],
       connectionGater: gater,
       peerDiscovery: [],
       services: { identify: identify() },
     });
-    const helia = withBitswap(withP2p, {
-      sendBlocksDebounce: transfer.sendDebounceMs,
-      sendWantlistDebounce: transfer.sendDebounceMs,
-    }) as HeliaStore["helia"];
+    const helia = withBitswap(withP2p) as HeliaStore["helia"];
     await helia.start();
     await serveFetch(helia.libp2p, helia.blockstore);
     const store = new HeliaStore(helia, blockstore);
@@ -205,7 +195,6 @@ export class HeliaStore implements ArtifactStore {
         return await fetchDag(libp2p, peer, cid, this.helia.blockstore, { signal, maxBytes: cap });
       } catch (e) {
         if (e instanceof StoreError && e.code === "TOO_LARGE") throw e;
-        if (process.env.FS_DEBUG) console.error(`fetch protocol from ${peer} failed: ${(e as Error).message}`);
         // Try the next peer; bitswap is the last resort.
       }
     }
