@@ -251,3 +251,26 @@ export function trainModel(spec: ModelSpec, opts: { batch: number; steps: number
   };
   return modelBytes(outer);
 }
+
+/**
+ * Loss and gradients for a batch of exactly `n` samples, without an optimizer step: outputs "loss" and
+ * "grad:<param>" — for gradient checks and for anyone who wants the raw gradient.
+ */
+export function gradientModel(spec: ModelSpec, n: number): Uint8Array {
+  const b = new GraphBuilder();
+  const params = paramsOf(spec);
+  const x = b.declare("x", [n, ...spec.input]);
+  const t = b.declare("t", [n, spec.classes]);
+  const names = new Map(params.map((p) => [p.name, b.declare(p.name, p.shape)]));
+  const loss = lossOf(b, spec, forward(b, spec, x, names), t);
+  const grads = b.gradients(loss, params.map((p) => p.name));
+  b.nodes.push({ op: "Identity", inputs: [loss], outputs: ["loss"] });
+  params.forEach((p, i) => b.nodes.push({ op: "Identity", inputs: [grads[i]!], outputs: [`grad:${p.name}`] }));
+  return modelBytes({
+    name: "fedstake_gradients",
+    nodes: b.nodes,
+    inputs: [float("x", [n, ...spec.input]), float("t", [n, spec.classes]), ...params.map((p) => float(p.name, p.shape))],
+    outputs: [float("loss", []), ...params.map((p) => float(`grad:${p.name}`, p.shape))],
+    initializers: [],
+  });
+}
