@@ -74,6 +74,24 @@ export class GraphBuilder {
     return this.one("MatMul", [a, b], [sa[0]!, sb[1]!]);
   }
 
+  /** x·W + bias as one Gemm (2-D x and W, 1-D bias). */
+  dense(x: string, w: string, bias: string): string {
+    const [sx, sw, sb] = [this.shapeOf(x), this.shapeOf(w), this.shapeOf(bias)];
+    if (sx.length !== 2 || sw.length !== 2 || sx[1] !== sw[0] || sb.length !== 1 || sb[0] !== sw[1]) {
+      throw new TrainingGraphError(`dense shapes [${sx}] × [${sw}] + [${sb}] do not match`);
+    }
+    return this.one("Gemm", [x, w, bias], [sx[0]!, sw[1]!]);
+  }
+
+  /** op(A)·op(B) with transposes folded into Gemm (no copies); for gradient nodes. */
+  gemmT(a: string, b: string, transA: boolean, transB: boolean): string {
+    const [sa, sb] = [this.shapeOf(a), this.shapeOf(b)];
+    const [m, k1] = transA ? [sa[1]!, sa[0]!] : [sa[0]!, sa[1]!];
+    const [k2, n] = transB ? [sb[1]!, sb[0]!] : [sb[0]!, sb[1]!];
+    if (k1 !== k2) throw new TrainingGraphError(`Gemm shapes do not match: [${sa}]${transA ? "ᵀ" : ""} × [${sb}]${transB ? "ᵀ" : ""}`);
+    return this.one("Gemm", [a, b], [m, n], { transA: transA ? 1 : 0, transB: transB ? 1 : 0 });
+  }
+
   private broadcast(op: string, a: string, b: string): string {
     const [sa, sb] = [this.shapeOf(a), this.shapeOf(b)];
     const rank = Math.max(sa.length, sb.length);
@@ -214,7 +232,14 @@ const attr = (n: Node, k: string) => n.attrs?.[k];
 export const RULES: Record<string, Rule> = {
   MatMul: (b, n, [dY]) => {
     const [a, w] = n.inputs as [string, string];
-    return [b.matmul(dY!, b.transpose(w, [1, 0])), b.matmul(b.transpose(a, [1, 0]), dY!)];
+    return [b.gemmT(dY!, w, false, true), b.gemmT(a, dY!, true, false)];
+  },
+  Gemm: (b, n, [dY]) => {
+    if (n.attrs?.transA || n.attrs?.transB || n.attrs?.alpha !== undefined || n.attrs?.beta !== undefined) {
+      throw new TrainingGraphError("Gemm gradients are implemented for the plain x·W + bias form only");
+    }
+    const [a, w, c] = n.inputs as [string, string, string | undefined];
+    return [b.gemmT(dY!, w, false, true), b.gemmT(a, dY!, true, false), c === undefined ? undefined : b.reduceTo(dY!, b.shapeOf(c))];
   },
   Add: (b, n, [dY]) => n.inputs.map((i) => b.reduceTo(dY!, b.shapeOf(i))),
   Sub: (b, n, [dY]) => [b.reduceTo(dY!, b.shapeOf(n.inputs[0]!)), b.reduceTo(b.unary("Neg", dY!), b.shapeOf(n.inputs[1]!))],

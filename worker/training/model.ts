@@ -78,7 +78,7 @@ export function forward(b: GraphBuilder, spec: ModelSpec, x: string, params: Map
     const bias = () => params.get(`l${i}.bias`)!;
     switch (l.type) {
       case "dense":
-        h = b.add(b.matmul(h, w()), bias());
+        h = b.dense(h, w(), bias());
         break;
       case "conv2d":
         h = b.conv(h, w(), bias(), l.stride ?? 1, l.padding ?? 0);
