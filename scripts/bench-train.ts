@@ -21,6 +21,7 @@ const B = 64;
 const LR = 0.05;
 const MOMENTUM = 0.9;
 const STEPS = Number(process.env.BENCH_TRAIN_STEPS ?? 200);
+const ROUNDS = 5;
 const results: Record<string, number | string> = {};
 
 const MLP: ModelSpec = {
@@ -44,15 +45,20 @@ const CNN: ModelSpec = {
   ],
 };
 
-async function fedstakeSamplesPerS(spec: ModelSpec, data: Dataset, steps: number): Promise<number> {
+/** Returns a function that measures fedstake's training samples/s over `steps` steps (50 per run). */
+async function fedstakeMeter(spec: ModelSpec, data: Dataset, steps: number): Promise<() => Promise<number>> {
   const k = 50;
   const t = await Trainer.create(spec, { batch: B, steps: k, optimizer: { kind: "sgd", lr: LR, momentum: MOMENTUM } });
   const idx = Uint32Array.from({ length: data.n }, (_, i) => i);
   await t.runSteps(data, idx.subarray(0, k * B), k); // warm-up
-  const t0 = performance.now();
-  for (let s = 0; s < steps; s += k) await t.runSteps(data, idx.subarray(s * B, (s + k) * B), k);
-  return (steps * B) / ((performance.now() - t0) / 1000);
+  return async () => {
+    const t0 = performance.now();
+    for (let s = 0; s < steps; s += k) await t.runSteps(data, idx.subarray(s * B, (s + k) * B), k);
+    return (steps * B) / ((performance.now() - t0) / 1000);
+  };
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 function tfModel(kind: "mlp" | "cnn"): tf.Sequential {
   const m = tf.sequential();
@@ -101,7 +107,7 @@ async function tfjsSamplesPerS(backend: "wasm" | "cpu", kind: "mlp" | "cnn", dat
  * input gradients of the hidden layers) K times inside one Loop, as the training graph does; nothing
  * else. samples/s = B / time per step.
  */
-async function ceilingSamplesPerS(k = 50): Promise<{ rate: number; gflops: number }> {
+async function ceilingMeter(k = 50): Promise<() => Promise<{ rate: number; gflops: number }>> {
   const b = new GraphBuilder("c_");
   const dims = [784, 256, 128, 10];
   const inputs: [string, number[]][] = [];
@@ -152,11 +158,13 @@ async function ceilingSamplesPerS(k = 50): Promise<{ rate: number; gflops: numbe
   const feeds: Record<string, ort.Tensor> = { acc0: new ort.Tensor("float32", Float32Array.of(0), []) };
   for (const [name, shape] of inputs) feeds[name] = new ort.Tensor("float32", new Float32Array(shape.reduce((x, y) => x * y, 1)).fill(0.01), shape);
   for (let i = 0; i < 3; i++) await s.run(feeds);
-  const reps = 10;
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) await s.run(feeds);
-  const perStep = (performance.now() - t0) / 1000 / (reps * k);
-  return { rate: B / perStep, gflops: flops / perStep / 1e9 };
+  return async () => {
+    const reps = 4;
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await s.run(feeds);
+    const perStep = (performance.now() - t0) / 1000 / (reps * k);
+    return { rate: B / perStep, gflops: flops / perStep / 1e9 };
+  };
 }
 
 async function main() {
@@ -166,21 +174,32 @@ async function main() {
   const r = (x: number) => Math.round(x);
 
   console.log(`MLP 784-256-128-10, batch ${B}, SGD (lr ${LR}, momentum ${MOMENTUM}), ${STEPS} steps each`);
-  results.fedstake_samples_per_s = r(await fedstakeSamplesPerS(MLP, train, STEPS));
-  results.tfjs_wasm_samples_per_s = r(await tfjsSamplesPerS("wasm", "mlp", train, STEPS));
+  // This machine is noisy: interleave the measurements (fedstake, ceiling, tfjs-wasm) and report medians.
+  const fed = await fedstakeMeter(MLP, train, STEPS);
+  const ceil = await ceilingMeter();
+  const [fedRates, ceilRates, gflops, wasmRates] = [[], [], [], []] as number[][];
+  for (let rep = 0; rep < ROUNDS; rep++) {
+    fedRates.push(await fed());
+    const c = await ceil();
+    ceilRates.push(c.rate);
+    gflops.push(c.gflops);
+    wasmRates.push(await tfjsSamplesPerS("wasm", "mlp", train, STEPS / 2));
+  }
+  results.fedstake_samples_per_s = r(median(fedRates));
+  results.tfjs_wasm_samples_per_s = r(median(wasmRates));
   results.tfjs_cpu_samples_per_s = r(await tfjsSamplesPerS("cpu", "mlp", train, Math.max(10, STEPS / 10)));
-  const ceiling = await ceilingSamplesPerS();
-  results.ceiling_samples_per_s = r(ceiling.rate);
-  results.ceiling_matmul_gflops = Math.round(ceiling.gflops * 10) / 10;
-  results.ratio_vs_tfjs_wasm = Math.round(((results.fedstake_samples_per_s as number) / (results.tfjs_wasm_samples_per_s as number)) * 100) / 100;
-  results.fraction_of_ceiling = Math.round(((results.fedstake_samples_per_s as number) / ceiling.rate) * 1000) / 1000;
+  results.ceiling_samples_per_s = r(median(ceilRates));
+  results.ceiling_matmul_gflops = Math.round(median(gflops) * 10) / 10;
+  results.ratio_vs_tfjs_wasm = Math.round(median(fedRates.map((f, i) => f / wasmRates[i]!)) * 100) / 100;
+  results.fraction_of_ceiling = Math.round(median(fedRates.map((f, i) => f / ceilRates[i]!)) * 1000) / 1000;
+  results.rounds = ROUNDS;
   for (const k of ["fedstake_samples_per_s", "tfjs_wasm_samples_per_s", "tfjs_cpu_samples_per_s", "ceiling_samples_per_s"]) {
     console.log(`  ${k.padEnd(26)} ${results[k]}`);
   }
 
   console.log(`CNN conv(8, 5×5, same)-relu-maxpool(2)-dense(10), batch ${B}`);
   const cnnSteps = Math.max(20, STEPS / 4);
-  results.cnn_fedstake_samples_per_s = r(await fedstakeSamplesPerS(CNN, train, cnnSteps));
+  results.cnn_fedstake_samples_per_s = r(await (await fedstakeMeter(CNN, train, cnnSteps))());
   results.cnn_tfjs_cpu_samples_per_s = r(await tfjsSamplesPerS("cpu", "cnn", train, 10));
   results.cnn_ratio_vs_tfjs_cpu =
     Math.round(((results.cnn_fedstake_samples_per_s as number) / (results.cnn_tfjs_cpu_samples_per_s as number)) * 100) / 100;

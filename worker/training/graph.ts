@@ -39,6 +39,19 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * Gives a computed value a fixed name (a graph output), rewriting its producer and consumers, so that
+   * outputs need no Identity copy.
+   */
+  rename(value: string, name: string): void {
+    for (const n of this.nodes) {
+      n.outputs = n.outputs.map((o) => (o === value ? name : o));
+      n.inputs = n.inputs.map((i) => (i === value ? name : i));
+    }
+    const s = this.shapes.get(value);
+    if (s) this.shapes.set(name, s);
+  }
+
   emit(op: string, inputs: string[], outShapes: Shape[], attrs?: Record<string, AttrValue>): string[] {
     const outputs = outShapes.map(() => this.fresh(op.toLowerCase()));
     outputs.forEach((o, i) => this.shapes.set(o, outShapes[i]!));
@@ -222,8 +235,9 @@ export class GraphBuilder {
     for (let i = 0; i < gs.length; i++) {
       if (i < lead || (shape[i - lead] === 1 && gs[i] !== 1)) axes.push(i);
     }
-    const summed = this.reduceSum(g, axes, true);
-    return this.reshape(summed, shape);
+    // Only leading axes broadcast (e.g. a bias): one ReduceSum without keepdims lands on the shape.
+    if (axes.every((a) => a < lead)) return this.reduceSum(g, axes, false);
+    return this.reshape(this.reduceSum(g, axes, true), shape);
   }
 }
 

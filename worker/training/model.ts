@@ -198,9 +198,9 @@ export function trainModel(spec: ModelSpec, opts: { batch: number; steps: number
       pOut.push(b.sub(w, b.mul(b.div(b.div(m, c1), denom), lr)));
     }
   });
-  const bodyOuts = ["cond:out", ...params.map((p) => `${p.name}:next`), ...states.map((s) => `${s.name}:next`), "step:next", "loss:step"];
-  const bodyVals = ["cond:in", ...pOut, ...sOut, step, loss];
-  bodyOuts.forEach((o, i) => b.nodes.push({ op: "Identity", inputs: [bodyVals[i]!], outputs: [o] }));
+  // Name the computed values as the body's outputs (no Identity copies inside the hot loop).
+  const bodyOuts = [...params.map((p) => `${p.name}:next`), ...states.map((s) => `${s.name}:next`), "step:next", "loss:step"];
+  [...pOut, ...sOut, step, loss].forEach((v, i) => b.rename(v, bodyOuts[i]!));
   const body: Graph = {
     name: "train_step",
     nodes: b.nodes,
@@ -212,7 +212,7 @@ export function trainModel(spec: ModelSpec, opts: { batch: number; steps: number
       float("step:in", []),
     ],
     outputs: [
-      { name: "cond:out", dtype: "bool", shape: [] },
+      { name: "cond:in", dtype: "bool", shape: [] },
       ...params.map((p) => float(`${p.name}:next`, p.shape)),
       ...states.map((s) => float(`${s.name}:next`, s.shape)),
       float("step:next", []),
