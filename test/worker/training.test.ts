@@ -200,3 +200,45 @@ describe("training engine: learning", function () {
     expect(after.loss).to.be.below(before.loss * 0.5);
   });
 });
+
+describe("data loaders reject bad files by name and line", function () {
+  it("CSV: wrong width, non-numbers, labels out of range, missing label column", async function () {
+    const { mkdtemp, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { loadCsv } = await import("../../worker/data/csv.ts");
+    const dir = await mkdtemp(join(tmpdir(), "fedstake-csv-"));
+    const file = join(dir, "d.csv");
+    const load = async (text: string, label = "y") => {
+      await writeFile(file, text);
+      return loadCsv(file, { label, classes: 3 });
+    };
+    const ok = await load("a,b,y\n1,2,0\n3,4,2\n");
+    expect(ok.n).to.equal(2);
+    expect([...ok.x]).to.deep.equal([1, 2, 3, 4]);
+    expect([...ok.labels!]).to.deep.equal([0, 2]);
+    const fails: [string, RegExp, string?][] = [
+      ["a,b,y\n1,2,0\n3,4\n", /d\.csv:3: 2 columns, the header has 3/],
+      ["a,b,y\n1,x,0\n", /d\.csv:2: column "b" is not a number: "x"/],
+      ["a,b,y\n1,2,3\n", /d\.csv:2: label 3 is out of range 0\.\.2/],
+      ["a,b,y\n1,2,0\n", /no column named "label"/, "label"],
+    ];
+    for (const [text, re, label] of fails) {
+      let err: unknown;
+      try {
+        await load(text, label);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).to.be.instanceOf(DataError);
+      expect(String(err)).to.match(re);
+    }
+  });
+
+  it("IDX: wrong magic and lying counts", async function () {
+    const { parseIdx } = await import("../../worker/data/idx.ts");
+    expect(() => parseIdx(Uint8Array.of(0, 0, 9, 1, 0, 0, 0, 1, 5), "f.idx")).to.throw(DataError, /f\.idx: not an unsigned-byte IDX file/);
+    expect(() => parseIdx(Uint8Array.of(0, 0, 8, 1, 0, 0, 0, 3, 5), "f.idx")).to.throw(DataError, /f\.idx: header promises 3 values .*holds 1/);
+    expect(parseIdx(Uint8Array.of(0, 0, 8, 1, 0, 0, 0, 2, 5, 6), "f.idx").dims).to.deep.equal([2]);
+  });
+});

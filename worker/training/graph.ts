@@ -244,10 +244,6 @@ export class GraphBuilder {
 const attr = (n: Node, k: string) => n.attrs?.[k];
 
 export const RULES: Record<string, Rule> = {
-  MatMul: (b, n, [dY]) => {
-    const [a, w] = n.inputs as [string, string];
-    return [b.gemmT(dY!, w, false, true), b.gemmT(a, dY!, true, false)];
-  },
   Gemm: (b, n, [dY]) => {
     if (n.attrs?.transA || n.attrs?.transB || n.attrs?.alpha !== undefined || n.attrs?.beta !== undefined) {
       throw new TrainingGraphError("Gemm gradients are implemented for the plain x·W + bias form only");
@@ -352,10 +348,5 @@ export const RULES: Record<string, Rule> = {
     const sx = b.shapeOf(n.inputs[0]!);
     const up = b.one("Resize", [dY!, "", b.constFloat([1, 1, k, k], [4])], sx, { mode: "nearest" });
     return [b.mul(up, b.scalar(1 / (k * k)))];
-  },
-  Transpose: (b, n, [dY]) => {
-    const perm = attr(n, "perm") as number[];
-    const inv = perm.map((_, i) => perm.indexOf(i));
-    return [b.transpose(dY!, inv)];
   },
 };
