@@ -9,18 +9,7 @@ import {
   type Tensor,
 } from "../../worker/artifacts/index.ts";
 import { fromHalf, toHalf } from "../../worker/artifacts/half.ts";
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from "../../worker/training/model.ts";
 
 const header = (over: Partial<ArtifactHeader> = {}): ArtifactHeader => ({
   kind: "update",

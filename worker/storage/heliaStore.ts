@@ -32,6 +32,7 @@ import { loopbackGater, type GaterOptions } from "./loopbackGater.ts";
 import {
   CHUNK_SIZE,
   collect,
+  concatBytes,
   DEFAULT_MAX_BYTES,
   DEFAULT_TIMEOUT_MS,
   IMPORT_PROFILE,
@@ -89,13 +90,7 @@ function readFromBlocks(root: CID, blocks: Map<string, Uint8Array>, maxBytes: nu
     if (total > maxBytes) throw new StoreError("TOO_LARGE", `${root} exceeds ${maxBytes} bytes`);
   };
   visit(root);
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 export class HeliaStore implements ArtifactStore {

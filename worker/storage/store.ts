@@ -65,6 +65,11 @@ export async function collect(chunks: AsyncIterable<Uint8Array>, maxBytes: numbe
     if (total > maxBytes) throw new StoreError("TOO_LARGE", `${what} exceeds ${maxBytes} bytes`);
     parts.push(c);
   }
+  return concatBytes(parts, total);
+}
+
+/** Concatenates byte arrays whose total length is known. */
+export function concatBytes(parts: Uint8Array[], total = parts.reduce((n, p) => n + p.length, 0)): Uint8Array {
   const out = new Uint8Array(total);
   let pos = 0;
   for (const p of parts) {

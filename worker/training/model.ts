@@ -121,24 +121,31 @@ export function lossOf(b: GraphBuilder, spec: ModelSpec, out: string, target: st
 
 const float = (name: string, shape: number[]): ValueInfo => ({ name, dtype: "float", shape });
 
-/** Eval graph for a batch of exactly `n` samples: outputs the loss sum and the number correct. */
-export function evalModel(spec: ModelSpec, n: number): Uint8Array {
+/** A graph over one batch of exactly `n` samples: inputs x, t and the parameters, and the model's output. */
+function batchGraph(spec: ModelSpec, n: number) {
   const b = new GraphBuilder();
   const params = paramsOf(spec);
   const x = b.declare("x", [n, ...spec.input]);
   const t = b.declare("t", [n, spec.classes]);
-  const names = new Map(params.map((p) => [p.name, b.declare(p.name, p.shape)]));
-  const out = forward(b, spec, x, names);
+  const out = forward(b, spec, x, new Map(params.map((p) => [p.name, b.declare(p.name, p.shape)])));
+  const inputs = [float("x", [n, ...spec.input]), float("t", [n, spec.classes]), ...params.map((p) => float(p.name, p.shape))];
+  return { b, params, t, out, inputs };
+}
+
+/** Eval graph for a batch of exactly `n` samples: outputs the loss sum and the number correct. */
+export function evalModel(spec: ModelSpec, n: number): Uint8Array {
+  const { b, t, out, inputs } = batchGraph(spec, n);
   const lossSum = b.mul(lossOf(b, spec, out, t), b.scalar(n));
   const predicted = b.one("ArgMax", [out], [n], { axis: 1, keepdims: 0 });
   const truth = b.one("ArgMax", [t], [n], { axis: 1, keepdims: 0 });
   const hits = b.one("Cast", [b.one("Equal", [predicted, truth], [n])], [n], { to: 1 });
   const correct = b.reduceSum(hits, [0], false);
-  b.nodes.push({ op: "Identity", inputs: [lossSum], outputs: ["loss_sum"] }, { op: "Identity", inputs: [correct], outputs: ["correct"] });
+  b.rename(lossSum, "loss_sum");
+  b.rename(correct, "correct");
   return modelBytes({
     name: "fedstake_eval",
     nodes: b.nodes,
-    inputs: [float("x", [n, ...spec.input]), float("t", [n, spec.classes]), ...params.map((p) => float(p.name, p.shape))],
+    inputs,
     outputs: [float("loss_sum", []), float("correct", [])],
     initializers: [],
   });
@@ -257,19 +264,15 @@ export function trainModel(spec: ModelSpec, opts: { batch: number; steps: number
  * "grad:<param>" — for gradient checks and for anyone who wants the raw gradient.
  */
 export function gradientModel(spec: ModelSpec, n: number): Uint8Array {
-  const b = new GraphBuilder();
-  const params = paramsOf(spec);
-  const x = b.declare("x", [n, ...spec.input]);
-  const t = b.declare("t", [n, spec.classes]);
-  const names = new Map(params.map((p) => [p.name, b.declare(p.name, p.shape)]));
-  const loss = lossOf(b, spec, forward(b, spec, x, names), t);
+  const { b, params, t, out, inputs } = batchGraph(spec, n);
+  const loss = lossOf(b, spec, out, t);
   const grads = b.gradients(loss, params.map((p) => p.name));
   b.nodes.push({ op: "Identity", inputs: [loss], outputs: ["loss"] });
   params.forEach((p, i) => b.nodes.push({ op: "Identity", inputs: [grads[i]!], outputs: [`grad:${p.name}`] }));
   return modelBytes({
     name: "fedstake_gradients",
     nodes: b.nodes,
-    inputs: [float("x", [n, ...spec.input]), float("t", [n, spec.classes]), ...params.map((p) => float(p.name, p.shape))],
+    inputs,
     outputs: [float("loss", []), ...params.map((p) => float(`grad:${p.name}`, p.shape))],
     initializers: [],
   });
