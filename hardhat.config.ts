@@ -38,6 +38,9 @@ export default defineConfig({
     },
   },
   networks: {
+    // The chain `npm run demo` starts: block timestamps follow the wall clock even when many
+    // transactions land in one second, so the protocol's phases last as long as configured.
+    demoNode: { type: "edr-simulated", chainType: "l1", allowBlocksWithSameTimestamp: true },
     // `npm run node` starts this chain on 127.0.0.1:8545; `--network localhost` talks to it.
     localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
   },

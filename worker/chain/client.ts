@@ -1,0 +1,187 @@
+/**
+ * Chain access for nodes, the CLI and the demo: contract handles from Hardhat's build artifacts,
+ * deployment, and a transaction sender that signs once, re-broadcasts the same signed bytes on
+ * transient RPC errors (so a transaction is never sent twice by accident), and decodes reverts into
+ * the contracts' custom error names.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import {
+  Contract,
+  ContractFactory,
+  Interface,
+  JsonRpcProvider,
+  keccak256,
+  type ContractTransactionResponse,
+  type TransactionRequest,
+  type TransactionReceipt,
+  type Wallet,
+} from "ethers";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+
+export interface Deployment {
+  chainId: number;
+  token: string;
+  stakeManager: string;
+  coordinator: string;
+}
+
+export function loadArtifact(name: "StakeToken" | "StakeManager" | "TrainingCoordinator"): { abi: unknown[]; bytecode: string } {
+  const file = resolve(ROOT, `artifacts/contracts/${name}.sol/${name}.json`);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npx hardhat build\` first`);
+  const a = JSON.parse(readFileSync(file, "utf8"));
+  return { abi: a.abi, bytecode: a.bytecode };
+}
+
+export interface Protocol {
+  token: Contract;
+  stake: Contract;
+  coord: Contract;
+}
+
+export function attach(dep: Deployment, runner: Wallet | JsonRpcProvider): Protocol {
+  return {
+    token: new Contract(dep.token, loadArtifact("StakeToken").abi as never, runner),
+    stake: new Contract(dep.stakeManager, loadArtifact("StakeManager").abi as never, runner),
+    coord: new Contract(dep.coordinator, loadArtifact("TrainingCoordinator").abi as never, runner),
+  };
+}
+
+/** Every custom error of the three contracts, for decoding reverts. */
+const errors = new Interface(
+  (["StakeToken", "StakeManager", "TrainingCoordinator"] as const).flatMap((n) =>
+    (loadArtifactSafe(n)?.abi ?? []).filter((f) => (f as { type: string }).type === "error"),
+  ) as never,
+);
+
+function loadArtifactSafe(n: "StakeToken" | "StakeManager" | "TrainingCoordinator") {
+  try {
+    return loadArtifact(n);
+  } catch {
+    return undefined;
+  }
+}
+
+export class ChainError extends Error {
+  override readonly name = "ChainError";
+  /** The custom error's name, when the revert carried one. */
+  readonly errorName?: string;
+  constructor(message: string, errorName?: string) {
+    super(message);
+    this.errorName = errorName;
+  }
+}
+
+/** "WrongPhase(2, 1)" from revert data, or undefined. */
+export function decodeRevert(e: unknown): string | undefined {
+  const data = findRevertData(e);
+  if (!data) return undefined;
+  try {
+    const parsed = errors.parseError(data);
+    if (!parsed) return undefined;
+    return `${parsed.name}(${parsed.args.map((a) => String(a)).join(", ")})`;
+  } catch {
+    return undefined;
+  }
+}
+
+function findRevertData(e: unknown): string | undefined {
+  let cur: unknown = e;
+  for (let depth = 0; depth < 6 && cur && typeof cur === "object"; depth++) {
+    const o = cur as Record<string, unknown>;
+    if (typeof o.data === "string" && o.data.startsWith("0x") && o.data.length >= 10) return o.data;
+    cur = o.error ?? o.info ?? o.cause;
+  }
+  return undefined;
+}
+
+const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|timeout|fetch failed|503|502|429/i;
+
+/** The next nonce each local account will use: the RPC's "pending" count can lag a just-mined tx. */
+const nextNonce = new Map<string, number>();
+
+/**
+ * Sends a contract call as one signed transaction: estimates gas (a revert here throws a ChainError
+ * with the custom error's name, and nothing is sent), signs once with an explicit nonce, and on
+ * transient RPC errors re-broadcasts the same bytes with backoff until it is mined.
+ */
+export async function sendTx(
+  wallet: Wallet,
+  contract: Contract,
+  method: string,
+  args: unknown[],
+  opts: { retries?: number; log?: (m: string) => void } = {},
+): Promise<TransactionReceipt> {
+  let request;
+  try {
+    request = await contract.getFunction(method).populateTransaction(...args);
+  } catch (e) {
+    throw new ChainError(`${method}: bad arguments: ${(e as Error).message}`);
+  }
+  return sendRequest(wallet, request, method, opts);
+}
+
+async function sendRequest(
+  wallet: Wallet,
+  request: TransactionRequest,
+  label: string,
+  opts: { retries?: number; log?: (m: string) => void } = {},
+): Promise<TransactionReceipt> {
+  const provider = wallet.provider as JsonRpcProvider;
+  const retries = opts.retries ?? 6;
+  try {
+    request.gasLimit = ((await wallet.estimateGas({ ...request, from: wallet.address })) * 12n) / 10n;
+  } catch (e) {
+    const name = decodeRevert(e);
+    if (name) throw new ChainError(`${label} would revert: ${name}`, name.split("(")[0]);
+    throw e;
+  }
+  const nonce = Math.max(await wallet.getNonce("pending"), nextNonce.get(wallet.address) ?? 0);
+  const signed = await wallet.signTransaction(await wallet.populateTransaction({ ...request, nonce }));
+  nextNonce.set(wallet.address, nonce + 1);
+  const hash = keccak256(signed);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await provider.broadcastTransaction(signed);
+    } catch (e) {
+      const msg = (e as Error).message ?? String(e);
+      const name = decodeRevert(e);
+      if (name) throw new ChainError(`${label} reverted: ${name}`, name.split("(")[0]);
+      // "already known": this very transaction is in; anything else transient: re-broadcast the same bytes.
+      if (!/already known|already imported/i.test(msg)) {
+        if (!TRANSIENT.test(msg) || attempt >= retries) {
+          nextNonce.delete(wallet.address);
+          throw e;
+        }
+        const wait = 250 * 2 ** attempt;
+        opts.log?.(`${label}: transient RPC error (${msg.slice(0, 80)}), retrying in ${wait} ms`);
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
+    }
+    const receipt = await provider.waitForTransaction(hash, 1, 120_000);
+    if (!receipt) throw new ChainError(`${label}: ${hash} not mined within 120 s`);
+    if (receipt.status !== 1) throw new ChainError(`${label} reverted in block ${receipt.blockNumber}`);
+    return receipt;
+  }
+}
+
+export async function deployProtocol(deployer: Wallet, opts: { unbondingPeriod: number }): Promise<Deployment> {
+  const deploy = async (name: "StakeToken" | "StakeManager" | "TrainingCoordinator", args: unknown[]) => {
+    const a = loadArtifact(name);
+    const tx = await new ContractFactory(a.abi as never, a.bytecode, deployer).getDeployTransaction(...args);
+    const receipt = await sendRequest(deployer, tx, `deploy ${name}`);
+    if (!receipt.contractAddress) throw new ChainError(`deploy ${name}: no contract address in the receipt`);
+    return receipt.contractAddress;
+  };
+  const token = await deploy("StakeToken", ["Fedstake", "FST", deployer.address]);
+  const stakeManager = await deploy("StakeManager", [token, opts.unbondingPeriod, deployer.address]);
+  const coordinator = await deploy("TrainingCoordinator", [token, stakeManager, deployer.address]);
+  const dep: Deployment = { chainId: Number((await deployer.provider!.getNetwork()).chainId), token, stakeManager, coordinator };
+  const { stake } = attach(dep, deployer);
+  await sendTx(deployer, stake, "grantRole", [await stake.getFunction("SLASHER_ROLE")(), coordinator]);
+  return dep;
+}
+
+export type { ContractTransactionResponse };

@@ -1,0 +1,48 @@
+/**
+ * What a node must not forget (salts, commitments, the artifacts it committed to), in one JSON file
+ * in its data directory, written atomically (temp file, fsync, rename) before the transaction that
+ * depends on it. A node killed and restarted reads it back and carries on.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { join } from "node:path";
+
+export interface RoundState {
+  cid?: string;
+  salt?: string;
+  numSamples?: string;
+  bitmap?: string;
+  committed?: boolean;
+  revealed?: boolean;
+  attested?: boolean;
+  claimed?: boolean;
+  modelCid?: string;
+}
+
+export interface NodeState {
+  rounds: Record<string, RoundState>;
+}
+
+export class StateFile {
+  private readonly file: string;
+  state: NodeState;
+
+  constructor(dataDir: string) {
+    this.file = join(dataDir, "state.json");
+    this.state = existsSync(this.file) ? (JSON.parse(readFileSync(this.file, "utf8")) as NodeState) : { rounds: {} };
+  }
+
+  round(r: bigint | number): RoundState {
+    return (this.state.rounds[String(r)] ??= {});
+  }
+
+  /** Durably records `patch` for round `r` before returning. */
+  save(r: bigint | number, patch: Partial<RoundState>): void {
+    Object.assign(this.round(r), patch);
+    const tmp = `${this.file}.tmp`;
+    const fd = openSync(tmp, "w");
+    writeSync(fd, JSON.stringify(this.state, null, 1));
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, this.file);
+  }
+}
