@@ -24,21 +24,19 @@ const stop = async () => {
 };
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
-let last = "";
+let ended = false;
 while (!stopping) {
   try {
     const [round, phase] = await ctx.chain.coord.getFunction("phaseOf")(ctx.jobId);
     const st = await ctx.chain.coord.getFunction("jobState")(ctx.jobId);
-    if (`${round}:${phase}` !== last) last = `${round}:${phase}`;
-    if (Number(st.status) !== JobStatus.Active) {
-      await role.tick(round, Number(phase)); // last claims
+    if (!ended) await role.tick(round, Number(phase));
+    if (!ended && Number(st.status) !== JobStatus.Active) {
+      // Last claims are done; keep serving the artifacts this node holds until stopped.
+      ended = true;
       ctx.log("job-ended", { status: Number(st.status) });
-      break;
     }
-    await role.tick(round, Number(phase));
   } catch (e) {
     ctx.log("error", { message: (e as Error).message.slice(0, 300) });
   }
-  await new Promise((r) => setTimeout(r, 500));
+  await new Promise((r) => setTimeout(r, ended ? 2000 : 500));
 }
-await stop();

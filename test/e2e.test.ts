@@ -1,0 +1,74 @@
+/**
+ * End to end on a real `hardhat node` (127.0.0.1), with real worker and validator processes, each with
+ * its own key and embedded IPFS node: 3 workers (one malicious), 2 validators, 3 rounds on MNIST.
+ * Runs the demo itself (`scripts/demo.ts`) and checks what it reports and what the chain says.
+ */
+import { expect } from "chai";
+import { spawn } from "node:child_process";
+import { readFileSync, realpathSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dirname, "..");
+
+interface Round {
+  round: number;
+  outcome: string;
+  modelCid: string | null;
+  testAccuracy: number | null;
+  updates: { name: string; malicious: boolean; accepted: boolean; reason: string }[];
+  attestations: { validator: string; digest: string }[];
+  slashes: { account: string; amount: string }[];
+}
+
+describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds", function () {
+  this.timeout(900_000);
+  let rounds: Round[];
+  let accounts: { name: string; stake: number; balance: number }[];
+
+  before(async function () {
+    const child = spawn(process.execPath, [join(ROOT, "scripts/demo.ts"), "--workers", "3", "--validators", "2", "--rounds", "3", "--port", "0"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      process.stdout.write(d.toString().replace(/^/gm, "      "));
+    });
+    const code = await new Promise<number | null>((r) => child.on("exit", r));
+    expect(code, out).to.equal(0);
+    const dir = realpathSync(join(ROOT, "runs/latest"));
+    rounds = JSON.parse(readFileSync(join(dir, "rounds.json"), "utf8"));
+    accounts = JSON.parse(readFileSync(join(dir, "accounts.json"), "utf8"));
+  });
+
+  it("decides every round, rejects the malicious update and accepts every honest one", function () {
+    expect(rounds.map((r) => r.outcome)).to.deep.equal(["decided", "decided", "decided"]);
+    for (const r of rounds) {
+      expect(r.updates.length, `round ${r.round}`).to.equal(3);
+      for (const u of r.updates) expect(u.accepted, `round ${r.round}, ${u.name}: ${u.reason}`).to.equal(!u.malicious);
+    }
+  });
+
+  it("every validator attests the same model CID, and accuracy rises", function () {
+    for (const r of rounds) {
+      expect(r.attestations.length, `round ${r.round}`).to.be.at.least(1);
+      expect(new Set(r.attestations.map((a) => a.digest)).size, `round ${r.round}`).to.equal(1);
+      expect(r.modelCid).to.be.a("string");
+    }
+    const acc = rounds.map((r) => r.testAccuracy!);
+    expect(acc[acc.length - 1]!).to.be.above(acc[0]! - 0.02);
+    expect(acc[acc.length - 1]!).to.be.above(0.8);
+  });
+
+  it("slashes the malicious worker and pays the honest ones", function () {
+    const evil = accounts.find((a) => a.name.endsWith("-malicious"))!;
+    expect(evil.stake).to.be.below(100);
+    expect(rounds.flatMap((r) => r.slashes).some((s) => s.account.endsWith("-malicious"))).to.equal(true);
+    for (const a of accounts.filter((x) => x.name.startsWith("worker") && !x.name.endsWith("-malicious"))) {
+      expect(a.stake, a.name).to.equal(100);
+      expect(a.balance, a.name).to.be.above(0); // rewards claimed (they staked everything they had)
+    }
+    for (const a of accounts.filter((x) => x.name.startsWith("validator"))) expect(a.balance, a.name).to.be.above(0);
+  });
+});
