@@ -8,7 +8,7 @@ import { JsonRpcProvider, Wallet } from "ethers";
 import { CID } from "multiformats/cid";
 import { decodeArtifact, encodeArtifact, type Tensor } from "../artifacts/index.ts";
 import { attach, sendTx, type Deployment, type Protocol } from "../chain/client.ts";
-import { Codec } from "../chain/protocol.ts";
+import { Codec, Outcome } from "../chain/protocol.ts";
 import { loadMnist } from "../data/mnist.ts";
 import { dirichletSplit, iidSplit } from "../data/partition.ts";
 import { subset, type Dataset } from "../data/dataset.ts";
@@ -48,6 +48,15 @@ export interface NodeConfig {
   policy?: { maxNorm: number; lossTolerance: number; minCosineToMedian: number };
 }
 
+/** The fields of `TrainingCoordinator.roundResult` the daemons read. */
+export interface RoundResultView {
+  outcome: bigint;
+  acceptedBitmap: bigint;
+  slashableBitmap: bigint;
+  workerRewardEach: bigint;
+  updateCount: bigint;
+}
+
 export class NodeContext {
   readonly cfg: NodeConfig;
   readonly wallet: Wallet;
@@ -74,6 +83,19 @@ export class NodeContext {
     const ctx = new NodeContext(cfg, store);
     await ctx.dialPeers();
     return ctx;
+  }
+
+  /**
+   * Rounds up to `current` this node revealed in and has not settled yet, once the chain has decided
+   * them, with their results. The caller marks each settled (`claimed`) when done with it.
+   */
+  async *decidedUnsettled(current: bigint): AsyncGenerator<{ round: bigint; res: RoundResultView }> {
+    for (const [r, st] of Object.entries(this.state.state.rounds)) {
+      const round = BigInt(r);
+      if (!st.revealed || st.claimed || round > current) continue;
+      const res = (await this.chain.coord.getFunction("roundResult")(this.jobId, round)) as RoundResultView;
+      if (Number(res.outcome) !== Outcome.Pending) yield { round, res };
+    }
   }
 
   /** Dials the configured peers that are not connected, with a few retries; logs what fails. */

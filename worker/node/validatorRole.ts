@@ -9,7 +9,7 @@ import { getBytes } from "ethers";
 import type { Tensor } from "../artifacts/index.ts";
 import { aggregate, applyDelta } from "../aggregation/strategies.ts";
 import { ChainError } from "../chain/client.ts";
-import { Outcome, Phase, randomSalt, voteCommitment } from "../chain/protocol.ts";
+import { Phase, randomSalt, voteCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { cidFromChain, cidToChain } from "../storage/store.ts";
 import { evaluate } from "../training/trainer.ts";
@@ -143,11 +143,7 @@ export class ValidatorRole {
   /** Slashes supermajority-rejected updates of decided rounds, and claims accrued validator rewards. */
   private async slashAndClaim(current: bigint): Promise<void> {
     const ctx = this.ctx;
-    for (const [r, st] of Object.entries(ctx.state.state.rounds)) {
-      const round = BigInt(r);
-      if (!st.revealed || st.claimed || round > current) continue;
-      const res = await ctx.chain.coord.getFunction("roundResult")(ctx.jobId, round);
-      if (Number(res.outcome) === Outcome.Pending) continue;
+    for await (const { round, res } of ctx.decidedUnsettled(current)) {
       const slashable = BigInt(res.slashableBitmap);
       for (let i = 0; i < 256; i++) {
         if (!((slashable >> BigInt(i)) & 1n)) continue;

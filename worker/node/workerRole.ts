@@ -75,11 +75,7 @@ export class WorkerRole {
   /** Claims every decided round's reward this worker earned and has not claimed. */
   private async claimDecided(current: bigint): Promise<void> {
     const ctx = this.ctx;
-    for (const [r, st] of Object.entries(ctx.state.state.rounds)) {
-      const round = BigInt(r);
-      if (!st.revealed || st.claimed || round > current) continue;
-      const res = await ctx.chain.coord.getFunction("roundResult")(ctx.jobId, round);
-      if (Number(res.outcome) === Outcome.Pending) continue;
+    for await (const { round, res } of ctx.decidedUnsettled(current)) {
       if (Number(res.outcome) !== Outcome.Quorum) {
         ctx.state.save(round, { claimed: true });
         continue;
