@@ -6,6 +6,7 @@
  * runs/<timestamp>/ (rounds.json, accuracy.html) with runs/latest pointing at it.
  *
  *   npm run demo -- --workers 4 --validators 3 --rounds 5 --attack signflip
+ *   npm run demo -- --crash worker-0,validator-0   (kill each after its first commit, restart it)
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -35,6 +36,8 @@ const { values: opt } = parseArgs({
     dataset: { type: "string", default: "mnist" },
     port: { type: "string", default: "8545" },
     "timeout-min": { type: "string", default: "15" },
+    /** Crash test: comma-separated node names killed (SIGKILL) right after their first commit, then restarted. */
+    crash: { type: "string", default: "" },
   },
 });
 const N = Number(opt.workers);
@@ -205,13 +208,39 @@ async function main() {
       policy: { maxNorm: 50, lossTolerance: 2, minCosineToMedian: 0 },
     })),
   ];
+  const startNode = (c: NodeConfig) => {
+    const child = spawn(process.execPath, [join(ROOT, "worker/node/main.ts"), join(c.dataDir, "config.json")], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    children.push(child);
+    return child;
+  };
+  const processes = new Map<string, ChildProcess>();
   for (const c of configs) {
     mkdirSync(c.dataDir, { recursive: true });
-    const file = join(c.dataDir, "config.json");
-    writeFileSync(file, JSON.stringify(c, null, 1));
-    const child = spawn(process.execPath, [join(ROOT, "worker/node/main.ts"), file], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
-    children.push(child);
+    writeFileSync(join(c.dataDir, "config.json"), JSON.stringify(c, null, 1));
+    processes.set(c.name, startNode(c));
   }
+  // Crash test: kill the named nodes right after their first commitment and start them again from
+  // their data directories; they must reveal in time.
+  const crashes: { node: string; killedAfter: string; restartedAt: string }[] = [];
+  const pendingCrash = new Set(opt.crash!.split(",").filter(Boolean));
+  for (const name of pendingCrash) if (!configs.some((c) => c.name === name)) throw new Error(`--crash: no node named "${name}"`);
+  const crashWatch = setInterval(() => {
+    for (const name of [...pendingCrash]) {
+      const c = configs.find((x) => x.name === name)!;
+      const f = join(c.dataDir, "events.jsonl");
+      if (!existsSync(f)) continue;
+      const committed = readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === "committed" || e.event === "vote-committed");
+      if (!committed) continue;
+      pendingCrash.delete(name);
+      processes.get(name)!.kill("SIGKILL");
+      setTimeout(() => {
+        processes.set(name, startNode(c));
+        crashes.push({ node: name, killedAfter: committed.event, restartedAt: new Date().toISOString() });
+        say(`   crash test: killed ${name} right after ${committed.event} (round ${committed.round}) and restarted it`);
+      }, 500);
+    }
+  }, 200);
+  crashWatch.unref();
   say(`started ${N} workers (${MALICIOUS >= 0 ? `worker-${MALICIOUS} is malicious: sign-flipped ×4 updates` : "all honest"}) and ${M} validators\n`);
 
   // Live view: one block of lines per decided round.
@@ -302,6 +331,7 @@ async function main() {
     say(` ${name.padEnd(18)} ${s.toFixed(1).padStart(8)}  ${b.toFixed(2).padStart(9)}`);
   }
   writeFileSync(join(runDir, "accounts.json"), JSON.stringify(accounts, null, 2) + "\n");
+  writeFileSync(join(runDir, "crashes.json"), JSON.stringify(crashes, null, 2) + "\n");
   writeFileSync(join(runDir, "rounds.json"), JSON.stringify(rounds, null, 2) + "\n");
   writeFileSync(join(runDir, "accuracy.html"), chart(rounds as { round: number; testAccuracy: number | null }[]));
   const latest = join(ROOT, "runs", "latest");

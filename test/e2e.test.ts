@@ -20,13 +20,14 @@ interface Round {
   slashes: { account: string; amount: string }[];
 }
 
-describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds", function () {
+describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two crashes", function () {
   this.timeout(900_000);
   let rounds: Round[];
   let accounts: { name: string; stake: number; balance: number }[];
+  let crashes: { node: string; killedAfter: string }[];
 
   before(async function () {
-    const child = spawn(process.execPath, [join(ROOT, "scripts/demo.ts"), "--workers", "3", "--validators", "2", "--rounds", "3", "--port", "0"], {
+    const child = spawn(process.execPath, [join(ROOT, "scripts/demo.ts"), "--workers", "3", "--validators", "2", "--rounds", "3", "--port", "0", "--crash", "worker-0,validator-0"], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -40,6 +41,7 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds", functi
     const dir = realpathSync(join(ROOT, "runs/latest"));
     rounds = JSON.parse(readFileSync(join(dir, "rounds.json"), "utf8"));
     accounts = JSON.parse(readFileSync(join(dir, "accounts.json"), "utf8"));
+    crashes = JSON.parse(readFileSync(join(dir, "crashes.json"), "utf8"));
   });
 
   it("decides every round, rejects the malicious update and accepts every honest one", function () {
@@ -59,6 +61,15 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds", functi
     const acc = rounds.map((r) => r.testAccuracy!);
     expect(acc[acc.length - 1]!).to.be.above(acc[0]! - 0.02);
     expect(acc[acc.length - 1]!).to.be.above(0.8);
+  });
+
+  it("a worker and a validator killed right after committing restart and reveal in time", function () {
+    expect(crashes.map((c) => `${c.node}:${c.killedAfter}`).sort()).to.deep.equal(["validator-0:vote-committed", "worker-0:committed"]);
+    // worker-0's update was accepted in every round (checked above), so it was revealed after the restart;
+    // validator-0 attested every round, which the contract allows only to validators that revealed.
+    const v0 = accounts.find((a) => a.name === "validator-0")!;
+    expect(rounds.every((r) => r.attestations.length === 2), JSON.stringify(rounds.map((r) => r.attestations))).to.equal(true);
+    expect(v0.balance).to.be.above(0);
   });
 
   it("slashes the malicious worker and pays the honest ones", function () {
