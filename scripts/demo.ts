@@ -14,8 +14,8 @@ import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { HDNodeWallet, JsonRpcProvider, Mnemonic, parseEther, Wallet, type EventLog } from "ethers";
-import { attach, deployProtocol, sendTx } from "../worker/chain/client.ts";
-import { defaultJobParams, JobStatus, Outcome } from "../worker/chain/protocol.ts";
+import { attach, deployProtocol, revealedUpdates, sendTx } from "../worker/chain/client.ts";
+import { defaultJobParams, hasBit, JobStatus, Outcome } from "../worker/chain/protocol.ts";
 import { loadMnist } from "../worker/data/mnist.ts";
 import type { NodeConfig } from "../worker/node/context.ts";
 import { modelArtifact } from "../worker/node/context.ts";
@@ -270,11 +270,8 @@ async function main() {
       const decided = Number(res.outcome) !== Outcome.Pending;
       const modelKnown = res.modelDigest !== "0x" + "0".repeat(64) || Number(res.outcome) !== Outcome.Quorum || BigInt(res.acceptedBitmap) === 0n;
       if (!decided || !modelKnown || shown.has(r.toString())) continue;
-      const events = (await coord.queryFilter(coord.filters.UpdateRevealed!(jobId, r), 0)) as EventLog[];
-      const updates = events.map((e) => {
-        const index = Number(e.args.index);
-        const worker = e.args.worker as string;
-        const accepted = ((BigInt(res.acceptedBitmap) >> BigInt(index)) & 1n) === 1n;
+      const updates = (await revealedUpdates(coord, jobId, r)).map(({ index, worker }) => {
+        const accepted = hasBit(res.acceptedBitmap, index);
         const ds = decisions(r, index);
         const reason = ds.find((d) => d.accept === accepted)?.reason ?? ds[0]?.reason ?? "(no validator log)";
         return { index, worker, name: addressName.get(worker) ?? worker, malicious: addressName.get(worker)?.endsWith("-malicious") ?? false, accepted, reason };

@@ -15,8 +15,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { JsonRpcProvider, Wallet, type EventLog } from "ethers";
-import { attach, deployProtocol, type Deployment } from "../worker/chain/client.ts";
-import { Outcome, phaseName } from "../worker/chain/protocol.ts";
+import { attach, deployProtocol, revealedUpdates, type Deployment } from "../worker/chain/client.ts";
+import { hasBit, Outcome, phaseName } from "../worker/chain/protocol.ts";
 import { cidFromChain } from "../worker/storage/store.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -50,7 +50,7 @@ async function main() {
       const rounds = [];
       for (let r = 1n; r <= BigInt(round); r++) {
         const res = await coord.getFunction("roundResult")(jobId, r);
-        const reveals = (await coord.queryFilter(coord.filters.UpdateRevealed!(jobId, r), 0)) as EventLog[];
+        const reveals = await revealedUpdates(coord, jobId, r);
         const votes = (await coord.queryFilter(coord.filters.VoteRevealed!(jobId, r), 0)) as EventLog[];
         const zero = "0x" + "0".repeat(64);
         rounds.push({
@@ -58,7 +58,7 @@ async function main() {
           outcome: ["pending", "no quorum", "voided", "decided"][Number(res.outcome)],
           base: (await cidFromChain(res.baseDigest, Number(res.baseCodec))).toString(),
           model: res.modelDigest === zero ? null : (await cidFromChain(res.modelDigest, Number(res.modelCodec))).toString(),
-          updates: reveals.map((e) => ({ index: Number(e.args.index), worker: e.args.worker as string, accepted: Number(res.outcome) === Outcome.Quorum ? ((BigInt(res.acceptedBitmap) >> BigInt(e.args.index)) & 1n) === 1n : null })),
+          updates: reveals.map(({ index, worker }) => ({ index, worker, accepted: Number(res.outcome) === Outcome.Quorum ? hasBit(res.acceptedBitmap, index) : null })),
           votes: votes.map((e) => ({ validator: e.args.validator as string, bitmap: "0x" + BigInt(e.args.acceptBitmap).toString(16) })),
         });
       }

@@ -8,11 +8,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import {
   Contract,
+  type EventLog,
   ContractFactory,
   Interface,
   JsonRpcProvider,
   keccak256,
-  type ContractTransactionResponse,
   type TransactionRequest,
   type TransactionReceipt,
   type Wallet,
@@ -167,6 +167,20 @@ async function sendRequest(
   }
 }
 
+/** A round's revealed updates, from the coordinator's UpdateRevealed events, in reveal order. */
+export async function revealedUpdates(coord: Contract, jobId: bigint, round: bigint) {
+  const events = (await coord.queryFilter(coord.filters.UpdateRevealed!(jobId, round), 0)) as EventLog[];
+  return events
+    .map((e) => ({
+      index: Number(e.args.index),
+      worker: e.args.worker as string,
+      digest: e.args.cidDigest as string,
+      codec: Number(e.args.cidCodec),
+      numSamples: BigInt(e.args.numSamples),
+    }))
+    .sort((a, b) => a.index - b.index);
+}
+
 export async function deployProtocol(deployer: Wallet, opts: { unbondingPeriod: number }): Promise<Deployment> {
   const deploy = async (name: "StakeToken" | "StakeManager" | "TrainingCoordinator", args: unknown[]) => {
     const a = loadArtifact(name);
@@ -184,4 +198,3 @@ export async function deployProtocol(deployer: Wallet, opts: { unbondingPeriod: 
   return dep;
 }
 
-export type { ContractTransactionResponse };

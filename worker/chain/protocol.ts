@@ -117,6 +117,9 @@ export function voteCommitment(a: { jobId: bigint; round: bigint; validator: str
 /** A fresh 32-byte salt. Persist it before sending the commitment that depends on it. */
 export const randomSalt = (): string => hexlify(randomBytes(32));
 
+/** Whether update `index` is set in a vote/accept/slashable bitmap. */
+export const hasBit = (bitmap: bigint | number | string, index: number): boolean => ((BigInt(bitmap) >> BigInt(index)) & 1n) === 1n;
+
 /** Bitmap with the given update indices set. */
 export function bitmapOf(indices: Iterable<number>): bigint {
   let b = 0n;

@@ -8,12 +8,12 @@ import { JsonRpcProvider, Wallet } from "ethers";
 import { CID } from "multiformats/cid";
 import { decodeArtifact, encodeArtifact, type Tensor } from "../artifacts/index.ts";
 import { attach, sendTx, type Deployment, type Protocol } from "../chain/client.ts";
-import { Codec, Outcome } from "../chain/protocol.ts";
+import { Outcome } from "../chain/protocol.ts";
 import { loadMnist } from "../data/mnist.ts";
 import { dirichletSplit, iidSplit } from "../data/partition.ts";
 import { subset, type Dataset } from "../data/dataset.ts";
 import { HeliaStore } from "../storage/heliaStore.ts";
-import { cidFromChain, cidToChain } from "../storage/store.ts";
+import { cidFromChain } from "../storage/store.ts";
 import type { ModelSpec } from "../training/spec.ts";
 import { paramsOf } from "../training/model.ts";
 import { StateFile } from "./state.ts";
@@ -187,6 +187,3 @@ export function readConfig(file: string): NodeConfig {
 export function modelArtifact(jobId: bigint, round: number, baseCid: Uint8Array, tensors: Tensor[], numSamples: bigint): Uint8Array {
   return encodeArtifact({ kind: "model", jobId, round, baseModelCid: baseCid, worker: new Uint8Array(20), numSamples }, tensors, { encoding: "f32" });
 }
-
-export const toChain = cidToChain;
-export const RAW = Codec.raw;

@@ -4,12 +4,11 @@
  * finalize when nobody else has; compute the aggregate of the accepted updates, pin it and attest
  * its CID; slash rejected updates; claim rewards. Every decision is logged with its reason.
  */
-import type { EventLog } from "ethers";
 import { getBytes } from "ethers";
-import type { Tensor } from "../artifacts/index.ts";
+import { decodeArtifact, type Tensor } from "../artifacts/index.ts";
 import { aggregate, applyDelta } from "../aggregation/strategies.ts";
-import { ChainError } from "../chain/client.ts";
-import { Phase, randomSalt, voteCommitment } from "../chain/protocol.ts";
+import { ChainError, revealedUpdates } from "../chain/client.ts";
+import { hasBit, Phase, randomSalt, voteCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { cidFromChain, cidToChain } from "../storage/store.ts";
 import { evaluate } from "../training/trainer.ts";
@@ -37,25 +36,13 @@ export class ValidatorRole {
     await this.slashAndClaim(round);
   }
 
-  private async revealedUpdates(round: bigint) {
-    const coord = this.ctx.chain.coord;
-    const events = (await coord.queryFilter(coord.filters.UpdateRevealed!(this.ctx.jobId, round), 0)) as EventLog[];
-    return events.map((e) => ({
-      index: Number(e.args.index),
-      worker: e.args.worker as string,
-      digest: e.args.cidDigest as string,
-      codec: Number(e.args.cidCodec),
-      numSamples: BigInt(e.args.numSamples),
-    }));
-  }
-
   private async vote(round: bigint): Promise<void> {
     const ctx = this.ctx;
     let st = ctx.state.round(round);
     if (st.bitmap === undefined) {
       this.holdout ??= await ctx.dataset();
       const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
-      const updates = await this.revealedUpdates(round);
+      const updates = await revealedUpdates(ctx.chain.coord, ctx.jobId, round);
       await ctx.dialAccounts(updates.map((u) => u.worker));
       const revealed: Revealed[] = [];
       for (const u of updates) {
@@ -113,13 +100,11 @@ export class ValidatorRole {
     const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
     const have = this.deltas.get(String(round)) ?? new Map();
     const contributions = [];
-    const updates = await this.revealedUpdates(round);
-    for (const u of updates.sort((a, b) => a.index - b.index)) {
-      if (!((accepted >> BigInt(u.index)) & 1n)) continue;
+    for (const u of await revealedUpdates(ctx.chain.coord, ctx.jobId, round)) {
+      if (!hasBit(accepted, u.index)) continue;
       let c = have.get(u.index);
       if (!c) {
         // Not in memory (restarted, or this validator rejected it): fetch and decode it now.
-        const { decodeArtifact } = await import("../artifacts/index.ts");
         const a = decodeArtifact(await ctx.store.get(await cidFromChain(u.digest, u.codec), { timeoutMs: 15_000 }));
         c = { delta: a.tensors, numSamples: Number(u.numSamples) };
       }
@@ -146,7 +131,7 @@ export class ValidatorRole {
     for await (const { round, res } of ctx.decidedUnsettled(current)) {
       const slashable = BigInt(res.slashableBitmap);
       for (let i = 0; i < 256; i++) {
-        if (!((slashable >> BigInt(i)) & 1n)) continue;
+        if (!hasBit(slashable, i)) continue;
         try {
           const rc = await ctx.send("slashRejectedUpdate", [ctx.jobId, round, i]);
           ctx.log("slashed", { round, index: i, tx: rc.hash });

@@ -5,7 +5,7 @@
  */
 import { encodeArtifact, type Tensor } from "../artifacts/index.ts";
 import { deltaOf } from "../aggregation/strategies.ts";
-import { Outcome, Phase, randomSalt, updateCommitment } from "../chain/protocol.ts";
+import { hasBit, Outcome, Phase, randomSalt, updateCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Trainer } from "../training/trainer.ts";
 import { cidToChain } from "../storage/store.ts";
@@ -84,8 +84,7 @@ export class WorkerRole {
       for (let i = 0; i < n; i++) {
         const u = await ctx.chain.coord.getFunction("updateAt")(ctx.jobId, round, i);
         if (u.worker !== ctx.wallet.address) continue;
-        const accepted = (BigInt(res.acceptedBitmap) >> BigInt(i)) & 1n;
-        if (accepted && res.workerRewardEach > 0n) {
+        if (hasBit(res.acceptedBitmap, i) && res.workerRewardEach > 0n) {
           const rc = await ctx.send("claimUpdateReward", [ctx.jobId, round, i]);
           ctx.log("claimed", { round, index: i, amount: res.workerRewardEach, tx: rc.hash });
         } else {

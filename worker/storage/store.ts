@@ -4,6 +4,7 @@
  * artifact gets the same CID from either.
  */
 import { CID } from "multiformats/cid";
+import { create as createDigest } from "multiformats/hashes/digest";
 import { sha256 } from "multiformats/hashes/sha2";
 
 export interface GetOptions {
@@ -89,6 +90,5 @@ export function cidToChain(cid: CID): { digest: string; codec: number } {
 export async function cidFromChain(digest: string, codec: number): Promise<CID> {
   const bytes = Uint8Array.from(Buffer.from(digest.replace(/^0x/, ""), "hex"));
   if (bytes.length !== 32) throw new StoreError("BAD_CID", `digest must be 32 bytes, got ${bytes.length}`);
-  const { create } = await import("multiformats/hashes/digest");
-  return CID.createV1(codec, create(sha256.code, bytes));
+  return CID.createV1(codec, createDigest(sha256.code, bytes));
 }
