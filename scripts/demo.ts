@@ -8,16 +8,17 @@
  *   npm run demo -- --workers 4 --validators 3 --rounds 5 --attack signflip
  *   npm run demo -- --crash worker-0,validator-0   (kill each after its first commit, restart it)
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { HDNodeWallet, JsonRpcProvider, Mnemonic, parseEther, Wallet, type EventLog } from "ethers";
+import { HDNodeWallet, Mnemonic, parseEther, Wallet, type EventLog } from "ethers";
 import { attach, deployProtocol, revealedUpdates, sendTx } from "../worker/chain/client.ts";
+import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
 import { defaultJobParams, hasBit, JobStatus, Outcome } from "../worker/chain/protocol.ts";
 import { loadMnist } from "../worker/data/mnist.ts";
 import type { NodeConfig } from "../worker/node/context.ts";
+import type { JobSpec } from "../worker/node/jobSpec.ts";
 import { modelArtifact } from "../worker/node/context.ts";
 import { HeliaStore } from "../worker/storage/heliaStore.ts";
 import { cidFromChain, cidToChain } from "../worker/storage/store.ts";
@@ -33,6 +34,7 @@ const { values: opt } = parseArgs({
     validators: { type: "string", default: "3" },
     rounds: { type: "string", default: "5" },
     attack: { type: "string", default: "signflip" },
+    aggregation: { type: "string", default: "fedavg" },
     dataset: { type: "string", default: "mnist" },
     port: { type: "string", default: "8545" },
     "timeout-min": { type: "string", default: "15" },
@@ -47,6 +49,8 @@ if (opt.dataset !== "mnist") throw new Error(`dataset "${opt.dataset}" is not av
 if (opt.attack !== "signflip" && opt.attack !== "none") throw new Error(`attack must be "signflip" or "none", got "${opt.attack}"`);
 if (!(N >= 2 && M >= 1 && R >= 1)) throw new Error("need --workers ≥ 2, --validators ≥ 1, --rounds ≥ 1");
 
+const AGGREGATION: Record<string, JobSpec["aggregation"]> = { fedavg: { kind: "fedavg" }, median: { kind: "median" }, trimmed_mean: { kind: "trimmed_mean", trim: 0.2 } };
+if (!AGGREGATION[opt.aggregation!]) throw new Error(`--aggregation must be one of ${Object.keys(AGGREGATION).join(", ")}, got "${opt.aggregation}"`);
 const SPEC: ModelSpec = {
   input: [784],
   classes: 10,
@@ -61,43 +65,12 @@ const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const runDir = join(ROOT, "runs", stamp);
 mkdirSync(runDir, { recursive: true });
 const children: ChildProcess[] = [];
-/** Child tools (hardhat's `#!/usr/bin/env node` scripts) must run on this Node, not the machine's. */
-const NODE_ENV = { ...process.env, PATH: `${dirname(process.execPath)}:${join(ROOT, "node_modules/.bin")}:${process.env.PATH}` };
 const say = (m: string) => console.log(m);
 
-async function freePort(preferred: number): Promise<number> {
-  const tryPort = (p: number) =>
-    new Promise<number>((res, rej) => {
-      const s = createServer().once("error", rej).listen(p, "127.0.0.1", () => {
-        const port = (s.address() as { port: number }).port;
-        s.close(() => res(port));
-      });
-    });
-  return tryPort(preferred).catch(() => tryPort(0));
-}
-
-async function startChain(port: number): Promise<string> {
-  const child = spawn(join(ROOT, "node_modules/.bin/hardhat"), ["node", "--network", "demoNode", "--hostname", "127.0.0.1", "--port", String(port)], {
-    cwd: ROOT,
-    env: NODE_ENV,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  children.push(child);
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 120; i++) {
-    try {
-      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' });
-      if (res.ok) return url;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error("hardhat node did not start on " + url);
-}
-
+let devnet: Devnet | undefined;
 function stopAll() {
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+  devnet?.stop();
 }
 process.on("SIGINT", () => {
   stopAll();
@@ -106,18 +79,9 @@ process.on("SIGINT", () => {
 
 async function main() {
   const t0 = Date.now();
-  if (!existsSync(join(ROOT, "artifacts/contracts/TrainingCoordinator.sol/TrainingCoordinator.json"))) {
-    say("compiling contracts…");
-    const r = spawnSync(join(ROOT, "node_modules/.bin/hardhat"), ["build"], { cwd: ROOT, env: NODE_ENV, stdio: "inherit" });
-    if (r.status !== 0) throw new Error("contract build failed");
-  }
-  const rpc = await startChain(await freePort(Number(opt.port)));
+  devnet = await startDevnet({ port: Number(opt.port) });
+  const { url: rpc, provider } = devnet;
   say(`chain: hardhat node at ${rpc}`);
-  const provider = new JsonRpcProvider(rpc, undefined, { staticNetwork: true, pollingInterval: 250 });
-  // hardhat node mines only on transactions; phases follow block time, so keep one block a second
-  // coming, as a real chain would.
-  const ticker = setInterval(() => void provider.send("evm_mine", []).catch(() => {}), 1000);
-  ticker.unref();
   const mnemonic = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
   const wallet = (i: number) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(provider) as unknown as Wallet;
   const admin = wallet(0);
@@ -149,7 +113,10 @@ async function main() {
   const init = initParams(SPEC);
   const initTensors = paramsOf(SPEC).map((p) => ({ name: p.name, shape: p.shape, data: init.get(p.name)! }));
   const initCid = await sponsorStore.add(modelArtifact(0n, 0, new Uint8Array(0), initTensors, 0n));
-  const specCid = await sponsorStore.add(new TextEncoder().encode(JSON.stringify(SPEC)));
+  // Non-IID shards: one honest update alone may raise the held-out loss a little; a poisoned one
+  // raises it many times over, and points away from the round's median update.
+  const jobSpec: JobSpec = { model: SPEC, aggregation: AGGREGATION[opt.aggregation!]!, validation: { maxNorm: 50, lossTolerance: 2, minCosineToMedian: 0 } };
+  const specCid = await sponsorStore.add(new TextEncoder().encode(JSON.stringify(jobSpec)));
   const now = (await provider.getBlock("latest"))!.timestamp;
   const params = defaultJobParams({
     initialModelDigest: cidToChain(initCid).digest,
@@ -183,7 +150,6 @@ async function main() {
     deployment: dep,
     jobId: jobId.toString(),
     peers: sponsorStore.multiaddrs(),
-    spec: SPEC,
   };
   const configs: NodeConfig[] = [
     ...workers.map((w, i) => ({
@@ -203,13 +169,10 @@ async function main() {
       privateKey: v.privateKey,
       dataDir: join(runDir, `nodes/validator-${j}`),
       data: { dataset: "mnist" as const, split: "train" as const, offset: 50_000, limit: 3000, partition: { kind: "iid" as const }, parties: M, index: j, seed: 13 },
-      // Non-IID shards: one honest update alone may raise the held-out loss a little; a poisoned one
-      // raises it many times over, and points away from the round's median update.
-      policy: { maxNorm: 50, lossTolerance: 2, minCosineToMedian: 0 },
     })),
   ];
   const startNode = (c: NodeConfig) => {
-    const child = spawn(process.execPath, [join(ROOT, "worker/node/main.ts"), join(c.dataDir, "config.json")], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    const child = spawn(process.execPath, [join(ROOT, "scripts/fedstake.ts"), c.role, join(c.dataDir, "config.json")], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
     children.push(child);
     return child;
   };

@@ -3,49 +3,65 @@
  * state file, its log, and the helpers that move models and updates between the chain, IPFS and tensors.
  */
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { JsonRpcProvider, Wallet } from "ethers";
+import { dirname, join, resolve } from "node:path";
+import { JsonRpcProvider, type Wallet } from "ethers";
 import { CID } from "multiformats/cid";
 import { decodeArtifact, encodeArtifact, type Tensor } from "../artifacts/index.ts";
 import { attach, sendTx, type Deployment, type Protocol } from "../chain/client.ts";
+import { loadWallet } from "../chain/keys.ts";
 import { Outcome } from "../chain/protocol.ts";
+import { loadCsv } from "../data/csv.ts";
+import { loadIdx } from "../data/idx.ts";
 import { loadMnist } from "../data/mnist.ts";
 import { dirichletSplit, iidSplit } from "../data/partition.ts";
 import { subset, type Dataset } from "../data/dataset.ts";
 import { HeliaStore } from "../storage/heliaStore.ts";
 import { cidFromChain } from "../storage/store.ts";
-import type { ModelSpec } from "../training/spec.ts";
 import { paramsOf } from "../training/model.ts";
+import { fetchJobSpec, jobCreated, type JobSpec, type ValidationPolicy } from "./jobSpec.ts";
 import { StateFile } from "./state.ts";
 
-export interface DataConfig {
-  dataset: "mnist";
-  split: "train" | "test";
-  /** Samples [offset, offset + limit) of the split are partitioned. */
-  offset?: number;
-  limit: number;
-  partition: { kind: "iid" } | { kind: "dirichlet"; alpha: number };
-  parties: number;
-  index: number;
-  seed: number;
-}
+/**
+ * A node's local data: its own files (IDX image/label pair, or a CSV with a label column), or, for the
+ * demo and tests, one party's share of MNIST (samples [offset, offset + limit) of a split, partitioned).
+ * Paths are relative to the config file.
+ */
+export type DataConfig =
+  | { dataset: "idx"; images: string; labels: string }
+  | { dataset: "csv"; file: string; label: string }
+  | {
+      dataset: "mnist";
+      split: "train" | "test";
+      offset?: number;
+      limit: number;
+      partition: { kind: "iid" } | { kind: "dirichlet"; alpha: number };
+      parties: number;
+      index: number;
+      seed: number;
+    };
 
 export interface NodeConfig {
   role: "worker" | "validator";
   name: string;
-  privateKey: string;
+  /** The signing key: see worker/chain/keys.ts (keystore, FEDSTAKE_PRIVATE_KEY, or this). */
+  privateKey?: string;
+  keystore?: string;
   rpc: string;
   deployment: Deployment;
   jobId: string;
   dataDir: string;
   /** Multiaddrs dialled at start (e.g. the sponsor's node that holds the initial model). */
   peers: string[];
-  spec: ModelSpec;
   data: DataConfig;
   train?: { epochs: number; batch: number; lr: number; momentum: number };
   /** Demo only: a malicious worker sends its update sign-flipped and scaled. */
   attack?: { kind: "signflip"; scale: number };
-  policy?: { maxNorm: number; lossTolerance: number; minCosineToMedian: number };
+  /** Validator: overrides of the job spec's acceptance policy. */
+  policy?: Partial<ValidationPolicy>;
+  /** Validator: how long to wait for one update's artifact (default 15 s). */
+  fetchTimeoutMs?: number;
+  /** Where the config file was read from (relative data paths resolve against it). */
+  file?: string;
 }
 
 /** The fields of `TrainingCoordinator.roundResult` the daemons read. */
@@ -64,12 +80,13 @@ export class NodeContext {
   readonly jobId: bigint;
   readonly state: StateFile;
   readonly store: HeliaStore;
+  /** The job spec named on chain (model, aggregation, acceptance policy), fetched at start. */
+  job!: JobSpec;
   private readonly logFile: string;
 
-  private constructor(cfg: NodeConfig, store: HeliaStore) {
+  private constructor(cfg: NodeConfig, wallet: Wallet, store: HeliaStore) {
     this.cfg = cfg;
-    const provider = new JsonRpcProvider(cfg.rpc, undefined, { staticNetwork: true, pollingInterval: 250 });
-    this.wallet = new Wallet(cfg.privateKey, provider);
+    this.wallet = wallet;
     this.chain = attach(cfg.deployment, this.wallet);
     this.jobId = BigInt(cfg.jobId);
     this.state = new StateFile(cfg.dataDir);
@@ -77,12 +94,31 @@ export class NodeContext {
     this.logFile = join(cfg.dataDir, "events.jsonl");
   }
 
+  /** Loads the key, starts the IPFS node, dials the configured peers and the job's sponsor, fetches the job spec. */
   static async create(cfg: NodeConfig): Promise<NodeContext> {
+    const provider = new JsonRpcProvider(cfg.rpc, undefined, { staticNetwork: true, pollingInterval: 250 });
+    const wallet = await loadWallet(cfg, provider);
     mkdirSync(cfg.dataDir, { recursive: true });
     const store = await HeliaStore.create({ dataDir: join(cfg.dataDir, "ipfs") });
-    const ctx = new NodeContext(cfg, store);
-    await ctx.dialPeers();
+    const ctx = new NodeContext(cfg, wallet, store);
+    try {
+      await ctx.dialPeers();
+      await ctx.dialAccounts([(await jobCreated(ctx.chain.coord, ctx.jobId)).sponsor]);
+      ctx.job = await fetchJobSpec(ctx.chain.coord, store, ctx.jobId);
+    } catch (e) {
+      await store.stop().catch(() => {});
+      throw e;
+    }
     return ctx;
+  }
+
+  get spec() {
+    return this.job.model;
+  }
+
+  /** The job's acceptance policy with this validator's overrides. */
+  get policy(): ValidationPolicy {
+    return { ...this.job.validation, ...this.cfg.policy };
   }
 
   /**
@@ -154,6 +190,9 @@ export class NodeContext {
 
   async dataset(): Promise<Dataset> {
     const d = this.cfg.data;
+    const at = (p: string) => resolve(this.cfg.file ? dirname(this.cfg.file) : ".", p);
+    if (d.dataset === "idx") return loadIdx(at(d.images), at(d.labels), { classes: this.spec.classes });
+    if (d.dataset === "csv") return loadCsv(at(d.file), { label: d.label, classes: this.spec.classes });
     const loaded = await loadMnist(d.split, (d.offset ?? 0) + d.limit);
     const all = d.offset ? subset(loaded, Uint32Array.from({ length: d.limit }, (_, i) => d.offset! + i)) : loaded;
     const parts = d.partition.kind === "iid" ? iidSplit(all, d.parties, d.seed) : dirichletSplit(all, d.parties, d.partition.alpha, d.seed);
@@ -170,7 +209,7 @@ export class NodeContext {
 
   async fetchModel(cid: CID): Promise<Tensor[]> {
     const a = decodeArtifact(await this.store.get(cid, { timeoutMs: 30_000 }));
-    const want = paramsOf(this.cfg.spec);
+    const want = paramsOf(this.spec);
     if (a.header.kind !== "model" || a.tensors.length !== want.length || a.tensors.some((t, i) => t.name !== want[i]!.name)) {
       throw new Error(`${cid} is not a model of this job's spec`);
     }
@@ -180,7 +219,21 @@ export class NodeContext {
 
 /** Reads a node config file (JSON), written by the demo or by `fedstake worker|validator`. */
 export function readConfig(file: string): NodeConfig {
-  return JSON.parse(readFileSync(file, "utf8")) as NodeConfig;
+  let cfg: NodeConfig;
+  try {
+    cfg = JSON.parse(readFileSync(file, "utf8")) as NodeConfig;
+  } catch (e) {
+    throw new Error(`node config ${file}: ${(e as Error).message}`);
+  }
+  for (const k of ["role", "name", "rpc", "deployment", "jobId", "dataDir", "data"] as const) {
+    if (cfg[k] === undefined) throw new Error(`node config ${file}: "${k}" is missing`);
+  }
+  if (cfg.role !== "worker" && cfg.role !== "validator") throw new Error(`node config ${file}: "role" must be "worker" or "validator"`);
+  if (cfg.role === "worker" && !cfg.train) throw new Error(`node config ${file}: a worker needs "train" ({ epochs, batch, lr, momentum })`);
+  cfg.peers ??= [];
+  cfg.file = resolve(file);
+  cfg.dataDir = resolve(dirname(cfg.file), cfg.dataDir);
+  return cfg;
 }
 
 /** A model artifact (f32), as the sponsor publishes the initial model and validators the aggregate. */

@@ -6,21 +6,27 @@
  */
 import { getBytes } from "ethers";
 import { decodeArtifact, type Tensor } from "../artifacts/index.ts";
-import { aggregate, applyDelta } from "../aggregation/strategies.ts";
+import { aggregate, applyDelta, type Contribution } from "../aggregation/strategies.ts";
 import { ChainError, revealedUpdates } from "../chain/client.ts";
 import { hasBit, Phase, randomSalt, voteCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { cidFromChain, cidToChain } from "../storage/store.ts";
 import { evaluate } from "../training/trainer.ts";
-import { decideRound, type Revealed } from "../validation/validate.ts";
+import { decideRound, type Decision, type Revealed } from "../validation/validate.ts";
 import { modelArtifact, type NodeContext } from "./context.ts";
 import { paramsOf } from "../training/model.ts";
+
+/** The largest update artifact a validator fetches. */
+const MAX_UPDATE_BYTES = 64 * 1024 * 1024;
+
+/** One update's decision, with what the chain says of it (for `fedstake vote evaluate`). */
+export type EvaluatedUpdate = Decision & { worker: string; numSamples: bigint; baseLoss: number };
 
 export class ValidatorRole {
   private readonly ctx: NodeContext;
   private holdout?: Dataset;
   /** Accepted deltas of the round being decided (index → delta, samples), kept for aggregation. */
-  private readonly deltas = new Map<string, Map<number, { delta: Tensor[]; numSamples: number }>>();
+  private readonly deltas = new Map<string, Map<number, Contribution>>();
 
   constructor(ctx: NodeContext) {
     this.ctx = ctx;
@@ -28,61 +34,79 @@ export class ValidatorRole {
 
   async tick(round: bigint, phase: number): Promise<void> {
     const st = this.ctx.state.round(round);
-    if (phase === Phase.VoteCommit && !st.committed) await this.vote(round);
-    else if (phase === Phase.VoteReveal && st.committed && !st.revealed) await this.reveal(round);
+    if (phase === Phase.VoteCommit && !st.committed) await this.commitVote(round);
+    else if (phase === Phase.VoteReveal && st.committed && !st.revealed) await this.revealVote(round);
     else if (phase === Phase.Finalize) await this.anyone("finalizeRound", round);
     else if (phase === Phase.Attest && !st.attested) await this.attest(round);
     else if (phase === Phase.AttestExpired) await this.anyone("skipAttestation", round);
-    await this.slashAndClaim(round);
+    await this.settle(round);
   }
 
-  private async vote(round: bigint): Promise<void> {
+  /**
+   * Fetches, checks and evaluates every update revealed in `round`, logs each decision with its reason,
+   * and records the accept bitmap (with a fresh salt) in the state file unless a vote was already
+   * committed. Returns the decisions in index order.
+   */
+  async evaluate(round: bigint): Promise<EvaluatedUpdate[]> {
     const ctx = this.ctx;
-    let st = ctx.state.round(round);
-    if (st.bitmap === undefined) {
-      this.holdout ??= await ctx.dataset();
-      const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
-      const updates = await revealedUpdates(ctx.chain.coord, ctx.jobId, round);
-      await ctx.dialAccounts(updates.map((u) => u.worker));
-      const revealed: Revealed[] = [];
-      for (const u of updates) {
-        const cid = await cidFromChain(u.digest, u.codec);
-        const bytes = await ctx.store.get(cid, { timeoutMs: 15_000, maxBytes: 64 * 1024 * 1024 }).catch((e: Error) => ({ error: e.message }));
-        revealed.push({ index: u.index, jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(u.worker), numSamples: u.numSamples, bytes });
-      }
-      const spec = ctx.cfg.spec;
-      const params = (ts: Tensor[]) => new Map(ts.map((t) => [t.name, t.data]));
-      const baseEval = await evaluate(spec, params(base), this.holdout);
-      const policy = { model: paramsOf(spec), ...ctx.cfg.policy! };
-      const { bitmap, decisions } = await decideRound(revealed, policy, {
-        baseLoss: baseEval.loss,
-        lossOf: async (d) => (await evaluate(spec, params(applyDelta(base, d)), this.holdout!)).loss,
-      });
-      const kept = new Map<number, { delta: Tensor[]; numSamples: number }>();
-      for (const d of decisions) {
-        const u = updates.find((x) => x.index === d.index)!;
-        ctx.log("decision", { round, index: d.index, worker: u.worker, accept: d.accept, reason: d.reason });
-        if (d.delta) kept.set(d.index, { delta: d.delta, numSamples: Number(u.numSamples) });
-      }
-      this.deltas.set(String(round), kept);
-      ctx.state.save(round, { bitmap: "0x" + bitmap.toString(16), salt: randomSalt() });
-      st = ctx.state.round(round);
+    this.holdout ??= await ctx.dataset();
+    const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
+    const updates = await revealedUpdates(ctx.chain.coord, ctx.jobId, round);
+    await ctx.dialAccounts(updates.map((u) => u.worker));
+    const revealed: Revealed[] = [];
+    for (const u of updates) {
+      const cid = await cidFromChain(u.digest, u.codec);
+      const bytes = await ctx.store
+        .get(cid, { timeoutMs: ctx.cfg.fetchTimeoutMs ?? 15_000, maxBytes: MAX_UPDATE_BYTES })
+        .catch((e: Error) => ({ error: e.message }));
+      revealed.push({ index: u.index, jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(u.worker), numSamples: u.numSamples, bytes });
     }
+    const spec = ctx.spec;
+    const params = (ts: Tensor[]) => new Map(ts.map((t) => [t.name, t.data]));
+    const baseEval = await evaluate(spec, params(base), this.holdout);
+    const { bitmap, decisions } = await decideRound(revealed, { model: paramsOf(spec), ...ctx.policy }, {
+      baseLoss: baseEval.loss,
+      lossOf: async (d) => (await evaluate(spec, params(applyDelta(base, d)), this.holdout!)).loss,
+    });
+    const kept = new Map<number, Contribution>();
+    const out: EvaluatedUpdate[] = [];
+    for (const d of decisions) {
+      const u = updates.find((x) => x.index === d.index)!;
+      ctx.log("decision", { round, index: d.index, worker: u.worker, accept: d.accept, reason: d.reason });
+      if (d.delta) kept.set(d.index, { delta: d.delta, numSamples: Number(u.numSamples) });
+      out.push({ ...d, worker: u.worker, numSamples: u.numSamples, baseLoss: baseEval.loss });
+    }
+    this.deltas.set(String(round), kept);
+    if (!ctx.state.round(round).committed) ctx.state.save(round, { bitmap: "0x" + bitmap.toString(16), salt: randomSalt() });
+    return out;
+  }
+
+  /**
+   * Commits the round's vote: `bitmap` when given (a validator voting by hand), else the one recorded by
+   * `evaluate` (run now if there is none). Bitmap and salt are on disk before the transaction is sent.
+   */
+  async commitVote(round: bigint, bitmap?: bigint): Promise<void> {
+    const ctx = this.ctx;
+    if (ctx.state.round(round).committed) throw new Error(`round ${round}: this validator already committed its vote`);
+    if (bitmap !== undefined) ctx.state.save(round, { bitmap: "0x" + bitmap.toString(16), salt: randomSalt() });
+    else if (ctx.state.round(round).bitmap === undefined) await this.evaluate(round);
+    const st = ctx.state.round(round);
     const commitment = voteCommitment({ jobId: ctx.jobId, round, validator: ctx.wallet.address, bitmap: BigInt(st.bitmap!), salt: st.salt! });
     const rc = await ctx.send("commitVote", [ctx.jobId, round, commitment]);
     ctx.state.save(round, { committed: true });
     ctx.log("vote-committed", { round, bitmap: st.bitmap, tx: rc.hash });
   }
 
-  private async reveal(round: bigint): Promise<void> {
+  async revealVote(round: bigint): Promise<void> {
     const st = this.ctx.state.round(round);
+    if (!st.committed || st.bitmap === undefined) throw new Error(`round ${round}: this validator has no committed vote to reveal (state file ${this.ctx.cfg.dataDir}/state.json)`);
     const rc = await this.ctx.send("revealVote", [this.ctx.jobId, round, BigInt(st.bitmap!), st.salt!]);
     this.ctx.state.save(round, { revealed: true });
     this.ctx.log("vote-revealed", { round, tx: rc.hash });
   }
 
   /** A permissionless step: whoever is first does it; the others see it already done. */
-  private async anyone(method: "finalizeRound" | "skipAttestation", round: bigint): Promise<void> {
+  async anyone(method: "finalizeRound" | "skipAttestation", round: bigint): Promise<void> {
     try {
       const rc = await this.ctx.send(method, [this.ctx.jobId, round]);
       this.ctx.log(method, { round, tx: rc.hash });
@@ -93,7 +117,7 @@ export class ValidatorRole {
   }
 
   /** Aggregates the accepted updates (the chain's accepted set, in index order) and attests the CID. */
-  private async attest(round: bigint): Promise<void> {
+  async attest(round: bigint): Promise<void> {
     const ctx = this.ctx;
     const res = await ctx.chain.coord.getFunction("roundResult")(ctx.jobId, round);
     const accepted = BigInt(res.acceptedBitmap);
@@ -110,7 +134,7 @@ export class ValidatorRole {
       }
       contributions.push(c);
     }
-    const next = aggregate({ kind: "fedavg" }, base, contributions);
+    const next = aggregate(ctx.job.aggregation, base, contributions);
     const total = contributions.reduce((s, c) => s + BigInt(c.numSamples), 0n);
     const cid = await ctx.store.add(modelArtifact(ctx.jobId, Number(round), baseCid.bytes, next, total));
     const { digest, codec } = cidToChain(cid);
@@ -126,7 +150,7 @@ export class ValidatorRole {
   }
 
   /** Slashes supermajority-rejected updates of decided rounds, and claims accrued validator rewards. */
-  private async slashAndClaim(current: bigint): Promise<void> {
+  async settle(current: bigint): Promise<void> {
     const ctx = this.ctx;
     for await (const { round, res } of ctx.decidedUnsettled(current)) {
       const slashable = BigInt(res.slashableBitmap);

@@ -26,7 +26,7 @@ export class WorkerRole {
     const st = this.ctx.state.round(round);
     if (phase === Phase.Commit && !st.committed) await this.commit(round);
     else if (phase === Phase.Reveal && st.committed && !st.revealed) await this.reveal(round);
-    await this.claimDecided(round);
+    await this.settle(round);
   }
 
   private async commit(round: bigint): Promise<void> {
@@ -37,7 +37,7 @@ export class WorkerRole {
       this.data ??= await ctx.dataset();
       const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
       const params = new Map(base.map((t) => [t.name, Float32Array.from(t.data)]));
-      this.trainer ??= await Trainer.create(ctx.cfg.spec, { batch: cfg.batch, steps: 16, optimizer: { kind: "sgd", lr: cfg.lr, momentum: cfg.momentum } }, params);
+      this.trainer ??= await Trainer.create(ctx.spec, { batch: cfg.batch, steps: 16, optimizer: { kind: "sgd", lr: cfg.lr, momentum: cfg.momentum } }, params);
       this.trainer.params = params;
       this.trainer.resetOptimizer();
       const losses = await this.trainer.train(this.data, { epochs: cfg.epochs, seed: Number(round) });
@@ -73,7 +73,7 @@ export class WorkerRole {
   }
 
   /** Claims every decided round's reward this worker earned and has not claimed. */
-  private async claimDecided(current: bigint): Promise<void> {
+  async settle(current: bigint): Promise<void> {
     const ctx = this.ctx;
     for await (const { round, res } of ctx.decidedUnsettled(current)) {
       if (Number(res.outcome) !== Outcome.Quorum) {

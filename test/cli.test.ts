@@ -1,0 +1,273 @@
+/**
+ * The `fedstake` CLI against a real `hardhat node` (127.0.0.1), one round played by hand and by a
+ * daemon: deploy, keystore, mint, stake, unstake/withdraw (a decoded revert), job create (serving its
+ * spec and initial model), job join, job show; a validator daemon and a validator voting by hand
+ * (`vote evaluate`, `vote commit`, `vote reveal`, `round finalize`, `model attest`, `claim`), with five
+ * submissions the test makes itself: one good update and four bad ones — an artifact that does not
+ * decode, one built on another base model, one whose header names another worker, and a CID nobody
+ * serves. The daemon must reject each with its reason in its log and keep running.
+ */
+import { expect } from "chai";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { getBytes, HDNodeWallet, Mnemonic, type Wallet } from "ethers";
+import { CID } from "multiformats/cid";
+import { sha256 } from "multiformats/hashes/sha2";
+import { encodeArtifact } from "../worker/artifacts/index.ts";
+import { attach, sendTx } from "../worker/chain/client.ts";
+import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
+import { Phase, randomSalt, updateCommitment } from "../worker/chain/protocol.ts";
+import type { NodeConfig } from "../worker/node/context.ts";
+import { HeliaStore } from "../worker/storage/heliaStore.ts";
+import { cidToChain } from "../worker/storage/store.ts";
+import { paramsOf, prng } from "../worker/training/model.ts";
+import type { ModelSpec } from "../worker/training/spec.ts";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const MODEL: ModelSpec = { input: [784], classes: 10, seed: 3, loss: "softmax_cross_entropy", layers: [{ type: "dense", units: 16 }, { type: "relu" }, { type: "dense", units: 10 }] };
+const PASSWORD = "correct horse battery staple";
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+describe("fedstake CLI: one round by hand and by a daemon, with bad submissions", function () {
+  this.timeout(600_000);
+  let devnet: Devnet;
+  let dir: string;
+  const background: ChildProcess[] = [];
+  const mnemonic = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
+  let wallets: Wallet[];
+  let env: NodeJS.ProcessEnv;
+
+  const cli = (args: string[], extra: NodeJS.ProcessEnv = {}): Promise<Run> =>
+    new Promise((res) => {
+      const child = spawn(process.execPath, [join(ROOT, "scripts/fedstake.ts"), ...args], { cwd: dir, env: { ...env, ...extra }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout!.on("data", (d: Buffer) => (out += d));
+      child.stderr!.on("data", (d: Buffer) => (err += d));
+      child.on("exit", (code) => res({ code, out, err }));
+    });
+  const ok = async (args: string[], extra: NodeJS.ProcessEnv = {}) => {
+    const r = await cli(args, extra);
+    expect(r.code, `fedstake ${args.join(" ")}\n${r.out}\n${r.err}`).to.equal(0);
+    return r.out;
+  };
+  const keyOf = (i: number) => ({ FEDSTAKE_PRIVATE_KEY: wallets[i]!.privateKey });
+  const waitPhase = async (coord: ReturnType<typeof attach>["coord"], phase: number) => {
+    for (let i = 0; i < 600; i++) {
+      const [, p] = await coord.getFunction("phaseOf")(1n);
+      if (Number(p) >= phase) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`phase ${phase} never came`);
+  };
+
+  before(async function () {
+    dir = mkdtempSync(join(tmpdir(), "fedstake-cli-"));
+    devnet = await startDevnet();
+    wallets = Array.from({ length: 9 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(devnet.provider) as unknown as Wallet);
+    const { FEDSTAKE_PRIVATE_KEY: _k, FEDSTAKE_KEYSTORE_PASSWORD: _p, ...clean } = process.env;
+    env = { ...clean, FEDSTAKE_RPC: devnet.url, FEDSTAKE_DEPLOYMENT: join(dir, "deployment.json") };
+  });
+
+  after(function () {
+    for (const c of background) if (c.exitCode === null) c.kill("SIGTERM");
+    devnet?.stop();
+  });
+
+  it("prints help, and names the problem for a missing key, an unknown command or a bad option", async function () {
+    expect(await ok(["help"])).to.match(/vote evaluate CONFIG\.json/).and.match(/round finalize --job ID/);
+    expect(await ok(["stake", "--help"])).to.match(/--amount VALUE/);
+    const noKey = await cli(["stake", "--amount", "1"]);
+    expect(noKey.code).to.equal(1);
+    expect(noKey.err).to.match(/no signing key: pass --keystore FILE .* or set FEDSTAKE_PRIVATE_KEY/);
+    const unknown = await cli(["vote", "tally"]);
+    expect([unknown.code, unknown.err]).to.deep.equal([2, 'fedstake vote tally: unknown command "vote tally" (fedstake help lists them)\n']);
+    const badOpt = await cli(["stake", "--amonut", "1"], keyOf(0));
+    expect(badOpt.code).to.equal(2);
+    expect(badOpt.err).to.match(/Unknown option '--amonut'/);
+  });
+
+  it("plays a round: bad submissions are rejected with their reasons, the daemon keeps running, the manual validator votes, attests and claims", async function () {
+    const [admin, sponsor, vDaemon, vHand, ...workers] = wallets as [Wallet, Wallet, Wallet, Wallet, ...Wallet[]];
+    await ok(["deploy", "--unbonding", "30"], keyOf(0));
+    const dep = JSON.parse(readFileSync(join(dir, "deployment.json"), "utf8"));
+    const { coord, stake, token } = attach(dep, admin);
+
+    // The hand validator keeps its key in an encrypted keystore.
+    const ks = join(dir, "hand.keystore.json");
+    expect(await ok(["keystore", "create", "--out", ks], { ...keyOf(3), FEDSTAKE_KEYSTORE_PASSWORD: PASSWORD })).to.contain(vHand.address);
+    const wrong = await cli(["stake", "--amount", "1", "--keystore", ks], { FEDSTAKE_KEYSTORE_PASSWORD: "nope" });
+    expect(wrong.err).to.match(/keystore .*hand\.keystore\.json: wrong password/);
+    const hand = { FEDSTAKE_KEYSTORE_PASSWORD: PASSWORD };
+
+    for (const [w, amount] of [[sponsor, "1000"], [vDaemon, "500"], [vHand, "500"]] as const) await ok(["mint", "--to", w.address, "--amount", amount], keyOf(0));
+    await ok(["stake", "--amount", "400"], keyOf(2));
+    expect(await ok(["stake", "--amount", "401", "--keystore", ks], hand)).to.match(/stake now 401\.0/);
+    // Unstake 1 and try to withdraw before the unbonding period is over: the revert is decoded.
+    expect(await ok(["unstake", "--amount", "1", "--keystore", ks], hand)).to.match(/unbonding 1\.0/);
+    const early = await cli(["withdraw", "--keystore", ks], hand);
+    expect(early.code).to.equal(1);
+    expect(early.err).to.match(/withdraw would revert: \w+\(/);
+    // Workers are played by this test (ethers), with stake of their own.
+    for (const w of workers) {
+      await sendTx(admin, token, "mint", [w.address, 10n ** 20n]);
+      await sendTx(w, attach(dep, w).token, "approve", [dep.stakeManager, 10n ** 20n]);
+      await sendTx(w, attach(dep, w).stake, "stake", [10n ** 20n]);
+    }
+
+    // The sponsor creates the job from a spec file and keeps serving its spec and initial model.
+    const jobFile = join(dir, "job.json");
+    writeFileSync(
+      jobFile,
+      JSON.stringify({
+        model: MODEL,
+        aggregation: { kind: "fedavg" },
+        validation: { maxNorm: 10, lossTolerance: 0.5, minCosineToMedian: -1 },
+        job: { startIn: 30, numRounds: 1, rewardPerRound: "100", commitPeriod: 10, revealPeriod: 8, voteCommitPeriod: 30, voteRevealPeriod: 10, attestPeriod: 60, maxUpdates: 8, maxValidators: 4, attestBps: 6000, minValidatorStake: "100", minWorkerStake: "10" },
+      }),
+    );
+    const badJob = join(dir, "bad-job.json");
+    writeFileSync(badJob, JSON.stringify({ model: MODEL, aggregation: { kind: "mean" } }));
+    expect((await cli(["job", "create", "--spec", badJob], keyOf(1))).err).to.match(/aggregation\.kind must be "fedavg", "median" or "trimmed_mean", got "mean"/);
+    const sponsorProc = spawn(process.execPath, [join(ROOT, "scripts/fedstake.ts"), "job", "create", "--spec", jobFile, "--ipfs-dir", join(dir, "sponsor-ipfs"), "--serve"], {
+      cwd: dir,
+      env: { ...env, ...keyOf(1) },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    background.push(sponsorProc);
+    const created = await new Promise<string>((res, rej) => {
+      let out = "";
+      sponsorProc.stdout!.on("data", (d: Buffer) => {
+        out += d;
+        if (/serving/.test(out)) res(out);
+      });
+      sponsorProc.on("exit", (c) => rej(new Error(`job create exited ${c}: ${out}`)));
+    });
+    expect(created).to.match(/job 1 created: spec bafk\w+, initial model (bafk\w+)/);
+    const initialModel = CID.parse(/initial model (bafk\w+)/.exec(created)![1]!);
+    await ok(["job", "join", "--job", "1"], keyOf(2));
+    await ok(["job", "join", "--job", "1", "--keystore", ks], hand);
+    const show = JSON.parse(await ok(["job", "show", "--job", "1", "--json"]));
+    expect(show).to.include({ sponsor: sponsor.address, initialModel: initialModel.toString(), phase: "NotStarted", numRounds: 1, rewardPerRound: "100.0" });
+    expect(show.committee).to.deep.equal([vDaemon.address, vHand.address]);
+
+    // Validators: one daemon (key in its config), one by hand (keystore), each with a held-out slice.
+    const nodeCfg = (name: string, index: number, extra: Partial<NodeConfig>): string => {
+      const file = join(dir, `${name}.json`);
+      const cfg: Omit<NodeConfig, "privateKey"> = {
+        role: "validator",
+        name,
+        rpc: devnet.url,
+        deployment: dep,
+        jobId: "1",
+        dataDir: `nodes/${name}`,
+        peers: [],
+        data: { dataset: "mnist", split: "test", limit: 1000, partition: { kind: "iid" }, parties: 2, index, seed: 5 },
+        fetchTimeoutMs: 3000,
+        ...extra,
+      };
+      writeFileSync(file, JSON.stringify(cfg));
+      return file;
+    };
+    const daemonCfg = nodeCfg("validator-daemon", 0, { privateKey: vDaemon.privateKey });
+    const handCfg = nodeCfg("validator-hand", 1, {});
+    const daemon = spawn(process.execPath, [join(ROOT, "scripts/fedstake.ts"), "validator", daemonCfg], { cwd: dir, env, stdio: ["ignore", "ignore", "inherit"] });
+    background.push(daemon);
+
+    // Five submissions, served by this test's own IPFS node, whose address each worker publishes on chain.
+    const store = await HeliaStore.create({ dataDir: join(dir, "workers-ipfs") });
+    try {
+      const header = (w: Wallet, over = {}) => ({ kind: "update" as const, jobId: 1n, round: 1, baseModelCid: initialModel.bytes, worker: getBytes(w.address), numSamples: 100n, ...over });
+      const r = prng(1);
+      const delta = paramsOf(MODEL).map((p) => ({ name: p.name, shape: p.shape, data: Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => (r() - 0.5) * 1e-3) }));
+      const unreachable = new TextEncoder().encode("bytes nobody pins");
+      const cids = [
+        await store.add(encodeArtifact(header(workers[0]!), delta)),
+        await store.add(new TextEncoder().encode("this is not an artifact")),
+        await store.add(encodeArtifact(header(workers[2]!, { baseModelCid: CID.createV1(0x55, await sha256.digest(new Uint8Array(1))).bytes }), delta)),
+        await store.add(encodeArtifact(header(workers[3]!, { worker: getBytes(workers[0]!.address) }), delta)),
+        CID.createV1(0x55, await sha256.digest(unreachable)),
+      ];
+      const salts = cids.map(() => randomSalt());
+      for (const w of workers) await sendTx(w, attach(dep, w).stake, "setEndpoint", [Buffer.from(store.multiaddrs().join("\n"))]);
+      await waitPhase(coord, Phase.Commit);
+      for (const [i, w] of workers.entries()) {
+        const { digest, codec } = cidToChain(cids[i]!);
+        await sendTx(w, attach(dep, w).coord, "commitUpdate", [1n, 1n, updateCommitment({ jobId: 1n, round: 1n, worker: w.address, cidDigest: digest, cidCodec: codec, numSamples: 100n, salt: salts[i]! })]);
+      }
+      await waitPhase(coord, Phase.Reveal);
+      for (const [i, w] of workers.entries()) {
+        const { digest, codec } = cidToChain(cids[i]!);
+        await sendTx(w, attach(dep, w).coord, "revealUpdate", [1n, 1n, digest, codec, 100n, salts[i]!]);
+      }
+
+      // The hand validator: evaluate (a table with every reason), commit, reveal.
+      await waitPhase(coord, Phase.VoteCommit);
+      const table = await ok(["vote", "evaluate", handCfg, "--keystore", ks], hand);
+      expect(table).to.match(/^\s+0\s+0x\w+\s+100 .* accept\s+accepted: held-out loss/m);
+      expect(table).to.match(/^\s+1\s.*reject\s+malformed artifact: [A-Z_]+/m);
+      expect(table).to.match(/^\s+2\s.*reject\s+header names another base model/m);
+      expect(table).to.match(/^\s+3\s.*reject\s+header names worker 0x/m);
+      expect(table).to.match(/^\s+4\s.*reject\s+unavailable: /m);
+      expect(table).to.match(/bitmap 0x1 recorded/);
+      const badAccept = await cli(["vote", "commit", handCfg, "--keystore", ks, "--accept", "zero"], hand);
+      expect(badAccept.code).to.equal(2);
+      expect(badAccept.err).to.match(/--accept takes update indices like 0,2,5; got "zero"/);
+      await ok(["vote", "commit", handCfg, "--keystore", ks], hand);
+      const again = await cli(["vote", "commit", handCfg, "--keystore", ks], hand);
+      expect(again.err).to.match(/already committed its vote/);
+      await waitPhase(coord, Phase.VoteReveal);
+      await ok(["vote", "reveal", handCfg, "--keystore", ks], hand);
+
+      // Finalize by hand; the daemon may have been first, and then the revert says why.
+      await waitPhase(coord, Phase.Finalize);
+      const fin = await cli(["round", "finalize", "--job", "1", "--round", "1", "--keystore", ks], hand);
+      if (fin.code === 0) expect(fin.out).to.match(/round 1 finalized: decided, accepted bitmap 0x1/);
+      else expect(fin.err).to.match(/finalizeRound would revert: WrongPhase\(/);
+      await waitPhase(coord, Phase.Attest);
+      // attestBps 60%: the round completes only when both validators attest the same CID, so the
+      // daemon's aggregate and the hand validator's (another process) must be the same bytes.
+      await ok(["model", "attest", handCfg, "--keystore", ks], hand);
+      await waitPhase(coord, Phase.Completed);
+      await ok(["claim", handCfg, "--keystore", ks], hand);
+    } finally {
+      await store.stop();
+    }
+
+    const status = JSON.parse(await ok(["status", "--job", "1", "--json"]));
+    expect(status.phase).to.equal("Completed");
+    expect(status.rounds[0].outcome).to.equal("decided");
+    expect(status.rounds[0].updates.map((u: { accepted: boolean }) => u.accepted)).to.deep.equal([true, false, false, false, false]);
+    expect(status.rounds[0].votes.map((v: { bitmap: string }) => v.bitmap)).to.deep.equal(["0x1", "0x1"]);
+    expect(status.rounds[0].model).to.match(/^bafk/);
+    expect(((await token.getFunction("balanceOf")(vHand.address)) as bigint) > 0n, "hand validator paid").to.equal(true);
+
+    // The daemon logged every decision with its reason, voted, attested, and is still running.
+    const log = join(dir, "nodes/validator-daemon/events.jsonl");
+    expect(existsSync(log)).to.equal(true);
+    const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const reason = (i: number) => events.find((e) => e.event === "decision" && e.index === i)?.reason as string;
+    expect(reason(0)).to.match(/^accepted: held-out loss/);
+    expect(reason(1)).to.match(/^malformed artifact: [A-Z_]+/);
+    expect(reason(2)).to.match(/^header names another base model/);
+    expect(reason(3)).to.match(/^header names worker 0x/);
+    expect(reason(4)).to.match(/^unavailable: /);
+    expect(events.map((e) => e.event)).to.include.members(["vote-committed", "vote-revealed", "attested"]);
+    expect(daemon.exitCode, "validator daemon still running").to.equal(null);
+    // Supermajority-rejected workers are slashed by the validators' settle step.
+    let slashed: boolean[] = [];
+    for (let i = 0; i < 40; i++) {
+      slashed = await Promise.all(workers.map(async (w) => ((await stake.getFunction("stakeOf")(w.address)) as bigint) < 10n ** 20n));
+      if (slashed.filter(Boolean).length === 4) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(slashed).to.deep.equal([false, true, true, true, true]);
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * A local chain for the demo, the benchmarks and the end-to-end tests: `hardhat node` on 127.0.0.1
+ * (never another interface), with one block mined every second so that the protocol's time-based
+ * phases advance as they would on a real chain.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { JsonRpcProvider } from "ethers";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+/** Child tools (hardhat's `#!/usr/bin/env node` scripts) must run on this Node, not the machine's. */
+export const CHILD_ENV = { ...process.env, PATH: `${dirname(process.execPath)}:${join(ROOT, "node_modules/.bin")}:${process.env.PATH}` };
+
+export interface Devnet {
+  url: string;
+  provider: JsonRpcProvider;
+  stop(): void;
+}
+
+/** A free TCP port on 127.0.0.1: `preferred` if it is free, else one the OS picks. */
+export async function freePort(preferred = 0): Promise<number> {
+  const tryPort = (p: number) =>
+    new Promise<number>((res, rej) => {
+      const s = createServer().once("error", rej).listen(p, "127.0.0.1", () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => res(port));
+      });
+    });
+  return tryPort(preferred).catch(() => tryPort(0));
+}
+
+/** Compiles the contracts if their artifacts are missing. */
+export function ensureBuilt(): void {
+  if (existsSync(join(ROOT, "artifacts/contracts/TrainingCoordinator.sol/TrainingCoordinator.json"))) return;
+  const r = spawnSync(join(ROOT, "node_modules/.bin/hardhat"), ["build"], { cwd: ROOT, env: CHILD_ENV, stdio: "inherit" });
+  if (r.status !== 0) throw new Error("contract build failed");
+}
+
+export async function startDevnet(opts: { port?: number } = {}): Promise<Devnet> {
+  ensureBuilt();
+  const port = await freePort(opts.port ?? 0);
+  const child = spawn(join(ROOT, "node_modules/.bin/hardhat"), ["node", "--network", "demoNode", "--hostname", "127.0.0.1", "--port", String(port)], {
+    cwd: ROOT,
+    env: CHILD_ENV,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  let provider: JsonRpcProvider | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  const stop = () => {
+    clearInterval(ticker);
+    provider?.destroy();
+    if (child.exitCode === null) child.kill("SIGTERM");
+  };
+  for (let i = 0; i < 120 && child.exitCode === null; i++) {
+    try {
+      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' });
+      if (!res.ok) throw new Error(String(res.status));
+    } catch {
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, pollingInterval: 250 });
+    // hardhat node mines only on transactions; phases follow block time, so keep one block a second coming.
+    const p = provider;
+    ticker = setInterval(() => void p.send("evm_mine", []).catch(() => {}), 1000);
+    ticker.unref();
+    return { url, provider, stop };
+  }
+  stop();
+  throw new Error(`hardhat node did not start on ${url}`);
+}

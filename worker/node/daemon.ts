@@ -1,0 +1,45 @@
+/**
+ * The worker and validator daemon loop (`fedstake worker|validator CONFIG`): polls the job's phase and
+ * acts once per phase; SIGTERM or SIGINT stops it cleanly (its state file lets a restart resume).
+ * After the job ends it keeps serving the artifacts it holds until stopped.
+ */
+import { JobStatus } from "../chain/protocol.ts";
+import type { NodeContext } from "./context.ts";
+import { ValidatorRole } from "./validatorRole.ts";
+import { WorkerRole } from "./workerRole.ts";
+
+export async function runDaemon(ctx: NodeContext): Promise<never> {
+  const name = ctx.cfg.name;
+  // A peer that drops a connection mid-handshake must not take the daemon down.
+  process.on("uncaughtException", (e) => console.error(`[${name}] uncaught: ${e.message}`));
+  process.on("unhandledRejection", (e) => console.error(`[${name}] unhandled: ${(e as Error)?.message ?? e}`));
+  await ctx.publishEndpoint();
+  ctx.log("started", { role: ctx.cfg.role, address: ctx.wallet.address, ipfs: ctx.store.multiaddrs()[0] });
+  const role = ctx.cfg.role === "worker" ? new WorkerRole(ctx) : new ValidatorRole(ctx);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await ctx.store.stop().catch(() => {});
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  let ended = false;
+  for (;;) {
+    try {
+      const [round, phase] = await ctx.chain.coord.getFunction("phaseOf")(ctx.jobId);
+      const st = await ctx.chain.coord.getFunction("jobState")(ctx.jobId);
+      if (!ended) await role.tick(round, Number(phase));
+      if (!ended && Number(st.status) !== JobStatus.Active) {
+        // Last claims are done; keep serving the artifacts this node holds until stopped.
+        ended = true;
+        ctx.log("job-ended", { status: Number(st.status) });
+      }
+    } catch (e) {
+      // One failed step (an RPC hiccup, a revert) is logged and tried again on the next tick.
+      ctx.log("error", { message: (e as Error).message.slice(0, 300) });
+    }
+    await new Promise((r) => setTimeout(r, ended ? 2000 : 500));
+  }
+}
