@@ -35,6 +35,13 @@ const { values: opt } = parseArgs({
     rounds: { type: "string", default: "5" },
     attack: { type: "string", default: "signflip" },
     aggregation: { type: "string", default: "fedavg" },
+    /** Local epochs per round and MNIST training samples shared among the workers. */
+    epochs: { type: "string", default: "1" },
+    "train-samples": { type: "string", default: "12000" },
+    /** How the workers' data is split: Dirichlet(0.5) non-IID (default) or IID. */
+    partition: { type: "string", default: "dirichlet" },
+    /** Phase lengths in seconds: commit,reveal,voteCommit,voteReveal,attest. */
+    phases: { type: "string", default: "12,6,10,6,20" },
     dataset: { type: "string", default: "mnist" },
     port: { type: "string", default: "8545" },
     "timeout-min": { type: "string", default: "15" },
@@ -58,7 +65,17 @@ const SPEC: ModelSpec = {
   loss: "softmax_cross_entropy",
   layers: [{ type: "dense", units: 128 }, { type: "relu" }, { type: "dense", units: 10 }],
 };
-const PHASES = { commitPeriod: 12, revealPeriod: 6, voteCommitPeriod: 10, voteRevealPeriod: 6, attestPeriod: 20 };
+const phaseList = opt.phases!.split(",").map(Number);
+if (phaseList.length !== 5 || !phaseList.every((p) => Number.isInteger(p) && p > 0)) throw new Error(`--phases takes five positive integers (commit,reveal,voteCommit,voteReveal,attest), got "${opt.phases}"`);
+const [commitPeriod, revealPeriod, voteCommitPeriod, voteRevealPeriod, attestPeriod] = phaseList as [number, number, number, number, number];
+const PHASES = { commitPeriod, revealPeriod, voteCommitPeriod, voteRevealPeriod, attestPeriod };
+const EPOCHS = Number(opt.epochs);
+if (opt.partition !== "dirichlet" && opt.partition !== "iid") throw new Error(`--partition must be "dirichlet" or "iid", got "${opt.partition}"`);
+const PARTITION = opt.partition === "iid" ? ({ kind: "iid" } as const) : ({ kind: "dirichlet", alpha: 0.5 } as const);
+const TRAIN_SAMPLES = Number(opt["train-samples"]);
+if (!(Number.isInteger(EPOCHS) && EPOCHS >= 1)) throw new Error(`--epochs must be a positive integer, got "${opt.epochs}"`);
+// Validators' held-out slices start at sample 50,000: workers' data must end before.
+if (!(Number.isInteger(TRAIN_SAMPLES) && TRAIN_SAMPLES >= N && TRAIN_SAMPLES <= 50_000)) throw new Error(`--train-samples must be an integer in [workers, 50000], got "${opt["train-samples"]}"`);
 const MALICIOUS = opt.attack === "signflip" ? N - 1 : -1;
 
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -158,8 +175,9 @@ async function main() {
       name: `worker-${i}${i === MALICIOUS ? "-malicious" : ""}`,
       privateKey: w.privateKey,
       dataDir: join(runDir, `nodes/worker-${i}`),
-      data: { dataset: "mnist" as const, split: "train" as const, limit: 12_000, partition: { kind: "dirichlet" as const, alpha: 0.5 }, parties: N, index: i, seed: 11 },
-      train: { epochs: 1, batch: 32, lr: 0.03, momentum: 0.9 },
+      data: { dataset: "mnist" as const, split: "train" as const, limit: TRAIN_SAMPLES, partition: PARTITION, parties: N, index: i, seed: 11 },
+      // Every node shares this machine's cores: one ORT thread each keeps them from fighting.
+      train: { epochs: EPOCHS, batch: 32, lr: 0.03, momentum: 0.9, threads: 1 },
       ...(i === MALICIOUS ? { attack: { kind: "signflip" as const, scale: 4 } } : {}),
     })),
     ...validators.map((v, j) => ({
@@ -259,6 +277,12 @@ async function main() {
         account: addressName.get(e.args.account as string) ?? (e.args.account as string),
         amount: (Number(e.args.amount) / 1e18).toString(),
       }));
+      const blockTime = async (events: EventLog[]) => (events[0] ? (await events[0].getBlock()).timestamp : null);
+      const timing = {
+        start: Number(res.start),
+        finalizedAt: await blockTime((await coord.queryFilter(coord.filters.RoundFinalized!(jobId, r), 0)) as EventLog[]),
+        modelAcceptedAt: await blockTime((await coord.queryFilter(coord.filters.ModelAccepted!(jobId, r), 0)) as EventLog[]),
+      };
       shown.add(r.toString());
       const rejected = updates.filter((u) => !u.accepted);
       const outcome = ["pending", "no quorum", "voided", "decided"][Number(res.outcome)];
@@ -275,6 +299,7 @@ async function main() {
         updates: updates.map(({ name, worker, malicious, accepted, reason }) => ({ worker, name, malicious, accepted, reason })),
         attestations,
         slashes,
+        timing,
       });
     }
     if (Number(st.status) !== JobStatus.Active && shown.size >= Number(st.round)) break;

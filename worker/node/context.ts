@@ -53,7 +53,8 @@ export interface NodeConfig {
   /** Multiaddrs dialled at start (e.g. the sponsor's node that holds the initial model). */
   peers: string[];
   data: DataConfig;
-  train?: { epochs: number; batch: number; lr: number; momentum: number };
+  /** Worker: local training per round; `threads` caps ORT's threads (default: one per core). */
+  train?: { epochs: number; batch: number; lr: number; momentum: number; threads?: number };
   /** Demo only: a malicious worker sends its update sign-flipped and scaled. */
   attack?: { kind: "signflip"; scale: number };
   /** Validator: overrides of the job spec's acceptance policy. */
@@ -161,8 +162,15 @@ export class NodeContext {
     console.log(`[${this.cfg.name}] ${event} ${text}`);
   }
 
-  send(method: string, args: unknown[]) {
-    return sendTx(this.wallet, this.chain.coord, method, args, { log: (m) => this.log("retry", { message: m }) });
+  /**
+   * Sends a coordinator call (see sendTx) and logs a "tx" event with its round (the call's second
+   * argument, where it has one), latency and gas, which `npm run bench:round` adds up per round.
+   */
+  async send(method: string, args: unknown[]) {
+    const t0 = performance.now();
+    const rc = await sendTx(this.wallet, this.chain.coord, method, args, { log: (m) => this.log("retry", { message: m }) });
+    this.log("tx", { method, round: typeof args[1] === "bigint" ? args[1] : undefined, ms: Math.round(performance.now() - t0), gas: rc.gasUsed });
+    return rc;
   }
 
   /** Publishes this node's multiaddrs on chain (StakeManager endpoint registry) if they changed. */

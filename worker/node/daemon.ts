@@ -16,6 +16,8 @@ export async function runDaemon(ctx: NodeContext): Promise<never> {
   await ctx.publishEndpoint();
   ctx.log("started", { role: ctx.cfg.role, address: ctx.wallet.address, ipfs: ctx.store.multiaddrs()[0] });
   const role = ctx.cfg.role === "worker" ? new WorkerRole(ctx) : new ValidatorRole(ctx);
+  await role.prepare();
+  ctx.log("ready", {});
   let stopping = false;
   const stop = async () => {
     if (stopping) return;

@@ -32,6 +32,11 @@ export class ValidatorRole {
     this.ctx = ctx;
   }
 
+  /** Loads the held-out data before the first round needs it. */
+  async prepare(): Promise<Dataset> {
+    return (this.holdout ??= await this.ctx.dataset());
+  }
+
   async tick(round: bigint, phase: number): Promise<void> {
     const st = this.ctx.state.round(round);
     if (phase === Phase.VoteCommit && !st.committed) await this.commitVote(round);
@@ -49,7 +54,8 @@ export class ValidatorRole {
    */
   async evaluate(round: bigint): Promise<EvaluatedUpdate[]> {
     const ctx = this.ctx;
-    this.holdout ??= await ctx.dataset();
+    const holdout = await this.prepare();
+    const t0 = performance.now();
     const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
     const updates = await revealedUpdates(ctx.chain.coord, ctx.jobId, round);
     await ctx.dialAccounts(updates.map((u) => u.worker));
@@ -61,12 +67,13 @@ export class ValidatorRole {
         .catch((e: Error) => ({ error: e.message }));
       revealed.push({ index: u.index, jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(u.worker), numSamples: u.numSamples, bytes });
     }
+    const t1 = performance.now();
     const spec = ctx.spec;
     const params = (ts: Tensor[]) => new Map(ts.map((t) => [t.name, t.data]));
-    const baseEval = await evaluate(spec, params(base), this.holdout);
+    const baseEval = await evaluate(spec, params(base), holdout);
     const { bitmap, decisions } = await decideRound(revealed, { model: paramsOf(spec), ...ctx.policy }, {
       baseLoss: baseEval.loss,
-      lossOf: async (d) => (await evaluate(spec, params(applyDelta(base, d)), this.holdout!)).loss,
+      lossOf: async (d) => (await evaluate(spec, params(applyDelta(base, d)), holdout)).loss,
     });
     const kept = new Map<number, Contribution>();
     const out: EvaluatedUpdate[] = [];
@@ -77,6 +84,7 @@ export class ValidatorRole {
       out.push({ ...d, worker: u.worker, numSamples: u.numSamples, baseLoss: baseEval.loss });
     }
     this.deltas.set(String(round), kept);
+    ctx.log("evaluated", { round, updates: updates.length, fetchMs: Math.round(t1 - t0), evalMs: Math.round(performance.now() - t1) });
     if (!ctx.state.round(round).committed) ctx.state.save(round, { bitmap: "0x" + bitmap.toString(16), salt: randomSalt() });
     return out;
   }
@@ -121,6 +129,7 @@ export class ValidatorRole {
     const ctx = this.ctx;
     const res = await ctx.chain.coord.getFunction("roundResult")(ctx.jobId, round);
     const accepted = BigInt(res.acceptedBitmap);
+    const t0 = performance.now();
     const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
     const have = this.deltas.get(String(round)) ?? new Map();
     const contributions = [];
@@ -136,14 +145,17 @@ export class ValidatorRole {
     }
     const next = aggregate(ctx.job.aggregation, base, contributions);
     const total = contributions.reduce((s, c) => s + BigInt(c.numSamples), 0n);
+    const t1 = performance.now();
     const cid = await ctx.store.add(modelArtifact(ctx.jobId, Number(round), baseCid.bytes, next, total));
+    ctx.log("aggregated", { round, updates: contributions.length, aggregateMs: Math.round(t1 - t0), pinMs: Math.round(performance.now() - t1) });
     const { digest, codec } = cidToChain(cid);
     ctx.state.save(round, { modelCid: cid.toString() });
     try {
       const rc = await ctx.send("attestModel", [ctx.jobId, round, digest, codec]);
       ctx.log("attested", { round, model: cid.toString(), updates: contributions.length, tx: rc.hash });
     } catch (e) {
-      if (!(e instanceof ChainError && e.errorName === "WrongRound")) throw e;
+      // Enough others attested first: the round (or the whole job) moved on without this attestation.
+      if (!(e instanceof ChainError && (e.errorName === "WrongRound" || e.errorName === "JobNotActive"))) throw e;
       ctx.log("attest-late", { round, model: cid.toString() });
     }
     ctx.state.save(round, { attested: true });

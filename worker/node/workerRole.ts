@@ -8,6 +8,7 @@ import { deltaOf } from "../aggregation/strategies.ts";
 import { hasBit, Outcome, Phase, randomSalt, updateCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Trainer } from "../training/trainer.ts";
+import { initParams } from "../training/model.ts";
 import { cidToChain } from "../storage/store.ts";
 import type { NodeContext } from "./context.ts";
 import { CID } from "multiformats/cid";
@@ -22,6 +23,14 @@ export class WorkerRole {
     this.ctx = ctx;
   }
 
+  /** Loads the local data and builds the training session, so that round 1 does not pay for it. */
+  async prepare(): Promise<{ data: Dataset; trainer: Trainer }> {
+    const cfg = this.ctx.cfg.train!;
+    this.data ??= await this.ctx.dataset();
+    this.trainer ??= await Trainer.create(this.ctx.spec, { batch: cfg.batch, steps: 16, threads: cfg.threads, optimizer: { kind: "sgd", lr: cfg.lr, momentum: cfg.momentum } }, initParams(this.ctx.spec));
+    return { data: this.data, trainer: this.trainer };
+  }
+
   async tick(round: bigint, phase: number): Promise<void> {
     const st = this.ctx.state.round(round);
     if (phase === Phase.Commit && !st.committed) await this.commit(round);
@@ -34,26 +43,30 @@ export class WorkerRole {
     let st = ctx.state.round(round);
     if (!st.cid) {
       const cfg = ctx.cfg.train!;
-      this.data ??= await ctx.dataset();
+      const t0 = performance.now();
       const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
+      const t1 = performance.now();
       const params = new Map(base.map((t) => [t.name, Float32Array.from(t.data)]));
-      this.trainer ??= await Trainer.create(ctx.spec, { batch: cfg.batch, steps: 16, optimizer: { kind: "sgd", lr: cfg.lr, momentum: cfg.momentum } }, params);
-      this.trainer.params = params;
-      this.trainer.resetOptimizer();
-      const losses = await this.trainer.train(this.data, { epochs: cfg.epochs, seed: Number(round) });
-      let delta: Tensor[] = deltaOf(base.map((t) => ({ ...t, data: this.trainer!.params.get(t.name)! })), base);
+      const { data, trainer } = await this.prepare();
+      trainer.params = params;
+      trainer.resetOptimizer();
+      const losses = await trainer.train(data, { epochs: cfg.epochs, seed: Number(round) });
+      const t2 = performance.now();
+      let delta: Tensor[] = deltaOf(base.map((t) => ({ ...t, data: trainer.params.get(t.name)! })), base);
       if (ctx.cfg.attack) {
         const k = -ctx.cfg.attack.scale;
         delta = delta.map((t) => ({ ...t, data: Float32Array.from(t.data, (v) => v * k) }));
       }
       const bytes = encodeArtifact(
-        { kind: "update", jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(ctx.wallet.address), numSamples: BigInt(this.data.n) },
+        { kind: "update", jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(ctx.wallet.address), numSamples: BigInt(data.n) },
         delta,
         { encoding: "int8" },
       );
+      const t3 = performance.now();
       const cid = await ctx.store.add(bytes);
-      ctx.state.save(round, { cid: cid.toString(), salt: randomSalt(), numSamples: String(this.data.n) });
-      ctx.log("trained", { round, samples: this.data.n, loss: losses[losses.length - 1]!.toFixed(4), cid: cid.toString(), bytes: bytes.length, attack: ctx.cfg.attack?.kind ?? "none" });
+      ctx.state.save(round, { cid: cid.toString(), salt: randomSalt(), numSamples: String(data.n) });
+      const ms = { fetchMs: Math.round(t1 - t0), trainMs: Math.round(t2 - t1), encodeMs: Math.round(t3 - t2), pinMs: Math.round(performance.now() - t3) };
+      ctx.log("trained", { round, samples: data.n, loss: losses[losses.length - 1]!.toFixed(4), cid: cid.toString(), bytes: bytes.length, attack: ctx.cfg.attack?.kind ?? "none", ...ms });
       st = ctx.state.round(round);
     }
     const { digest, codec } = cidToChain(CID.parse(st.cid!));

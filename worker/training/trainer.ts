@@ -14,13 +14,16 @@ export class DeviceUnavailableError extends Error {
   override readonly name = "DeviceUnavailableError";
 }
 
-export async function createSession(bytes: Uint8Array, device: Device = "cpu"): Promise<ort.InferenceSession> {
+/**
+ * `threads`: ORT intra-op threads; 0 (default) is one per core. Several nodes sharing one machine
+ * (the demo, the benchmarks) should use 1 each, or their thread pools fight over the same cores.
+ */
+export async function createSession(bytes: Uint8Array, device: Device = "cpu", threads = 0): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(bytes, {
       executionProviders: [device],
       graphOptimizationLevel: "all",
-      // One intra-op thread per core is the default; keep ORT from oversubscribing a small machine.
-      intraOpNumThreads: 0,
+      intraOpNumThreads: threads,
     });
   } catch (e) {
     if (device === "cpu") throw e;
@@ -50,6 +53,8 @@ export interface TrainOptions {
   steps: number;
   optimizer: Optimizer;
   device?: Device;
+  /** ORT intra-op threads (see createSession). */
+  threads?: number;
 }
 
 export class Trainer {
@@ -86,7 +91,7 @@ export class Trainer {
   private async session(steps: number): Promise<ort.InferenceSession> {
     let s = this.sessions.get(steps);
     if (!s) {
-      s = await createSession(trainModel(this.spec, { batch: this.opts.batch, steps, optimizer: this.opts.optimizer }), this.opts.device);
+      s = await createSession(trainModel(this.spec, { batch: this.opts.batch, steps, optimizer: this.opts.optimizer }), this.opts.device, this.opts.threads);
       this.sessions.set(steps, s);
     }
     return s;

@@ -1,0 +1,153 @@
+/**
+ * `npm run bench:round` — the wall time of one protocol round on the local network (the demo's
+ * processes: hardhat node, N workers and 3 validators, each with its own IPFS node), split into
+ * training, IPFS, chain, validation and waiting, for N = 4, 8 and 16 workers, plus the gas spent per
+ * round. Writes bench/results/round.json.
+ *
+ * How a round is split (steady state: round 2, after every process has loaded its data):
+ *   round      chain time from the round's start to its model's acceptance (ModelAccepted block)
+ *   training   the slowest worker's training call
+ *   ipfs       the slowest worker's base fetch + pin, the slowest validator's fetch of all updates,
+ *              and the slowest aggregate pin — the IPFS steps on the round's critical path
+ *   chain      the slowest commitUpdate, revealUpdate, commitVote, revealVote, the finalizeRound and
+ *              the slowest attestModel transaction (send → mined)
+ *   validation the slowest validator's held-out evaluation + aggregation
+ *   waiting    the rest: phase windows nobody needs, block time, polling
+ *   overhead   everything but training, as a fraction of the round
+ *
+ * Phase lengths are the shortest this network allows: 1 s blocks, daemons polling every 0.5 s, so
+ * reveal / vote reveal need 3 s and vote commit 4 s to be safe for every node; the commit phase is
+ * sized from a calibration of one worker's training on this machine (N processes share its 2 cores;
+ * shards are IID so that every worker trains the same amount).
+ *
+ *   npm run bench:round -- --workers 4,8,16 --epochs 5 [--heavy-epochs 40]
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { loadMnist } from "../worker/data/mnist.ts";
+import { initParams } from "../worker/training/model.ts";
+import type { ModelSpec } from "../worker/training/spec.ts";
+import { Trainer } from "../worker/training/trainer.ts";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const { values: opt } = parseArgs({
+  options: {
+    workers: { type: "string", default: "4,8,16" },
+    validators: { type: "string", default: "3" },
+    epochs: { type: "string", default: "5" },
+    /** Also run 8 workers with this many local epochs (0: skip), to show where the overhead falls under 20%. */
+    "heavy-epochs": { type: "string", default: "40" },
+    "train-samples": { type: "string", default: "48000" },
+  },
+});
+const M = Number(opt.validators);
+const TRAIN_SAMPLES = Number(opt["train-samples"]);
+// The demo's model (scripts/demo.ts).
+const SPEC: ModelSpec = { input: [784], classes: 10, seed: 7, loss: "softmax_cross_entropy", layers: [{ type: "dense", units: 128 }, { type: "relu" }, { type: "dense", units: 10 }] };
+
+/** Seconds one worker takes to train `epochs` over `samples` samples alone on this machine. */
+async function calibrate(samples: number, epochs: number): Promise<number> {
+  const data = await loadMnist("train", samples);
+  const trainer = await Trainer.create(SPEC, { batch: 32, steps: 16, threads: 1, optimizer: { kind: "sgd", lr: 0.03, momentum: 0.9 } }, initParams(SPEC));
+  const t0 = performance.now();
+  await trainer.train(data, { epochs, seed: 1 });
+  return (performance.now() - t0) / 1000;
+}
+
+interface Event {
+  node: string;
+  event: string;
+  round?: string;
+  method?: string;
+  ms?: number;
+  gas?: string;
+  fetchMs?: number;
+  trainMs?: number;
+  encodeMs?: number;
+  pinMs?: number;
+  evalMs?: number;
+  aggregateMs?: number;
+}
+
+function runDemo(args: string[]): Promise<string> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [join(ROOT, "scripts/demo.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d;
+      process.stdout.write(d.toString().replace(/^(?=.)/gm, "    "));
+    });
+    child.on("exit", (code) => (code === 0 ? res(realpathSync(join(ROOT, "runs/latest"))) : rej(new Error(`demo ${args.join(" ")} exited ${code}`))));
+  });
+}
+
+async function measure(n: number, epochs: number) {
+  // The demo's workers train with one ORT thread each, but each also keeps a JS thread busy assembling
+  // batches: N of them on 2 cores take about N times as long as one alone (measured 3.9× at N = 4).
+  // IID shards make every worker's share the same size.
+  const alone = await calibrate(Math.floor(TRAIN_SAMPLES / n), epochs);
+  const commit = Math.ceil(alone * n * 1.15 + 4);
+  const phases = [commit, 3, 4, 3, 30];
+  console.log(`\n${n} workers, ${M} validators, ${epochs} local epochs on ${Math.floor(TRAIN_SAMPLES / n)} samples each (alone: ${alone.toFixed(2)} s); phases ${phases.join(",")} s`);
+  const dir = await runDemo(["--workers", String(n), "--validators", String(M), "--rounds", "2", "--attack", "none", "--port", "0", "--epochs", String(epochs), "--partition", "iid", "--train-samples", String(TRAIN_SAMPLES), "--phases", phases.join(",")]);
+  const rounds = JSON.parse(readFileSync(join(dir, "rounds.json"), "utf8")) as { round: number; outcome: string; testAccuracy: number | null; updates: unknown[]; timing: { start: number; modelAcceptedAt: number | null } }[];
+  const events: Event[] = readdirSync(join(dir, "nodes"))
+    .filter((d) => d !== "sponsor")
+    .flatMap((d) => readFileSync(join(dir, "nodes", d, "events.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Event));
+  const r = rounds.find((x) => x.round === 2)!;
+  if (r.outcome !== "decided" || r.updates.length !== n || r.timing.modelAcceptedAt === null) {
+    throw new Error(`round 2 with ${n} workers: ${r.outcome}, ${r.updates.length}/${n} updates, model accepted: ${r.timing.modelAcceptedAt !== null} — phases too short?`);
+  }
+  const of = (name: string) => events.filter((e) => e.event === name && e.round === "2");
+  const max = (xs: number[]) => (xs.length ? Math.max(...xs) : 0) / 1000;
+  const tx = (method: string) => max(of("tx").filter((e) => e.method === method).map((e) => e.ms!));
+  const round = r.timing.modelAcceptedAt - r.timing.start;
+  const train = max(of("trained").map((e) => e.trainMs!));
+  const ipfs = max(of("trained").map((e) => e.fetchMs! + e.pinMs!)) + max(of("evaluated").map((e) => e.fetchMs!)) + max(of("aggregated").map((e) => e.pinMs!));
+  const chain = ["commitUpdate", "revealUpdate", "commitVote", "revealVote", "finalizeRound", "attestModel"].reduce((s, m) => s + tx(m), 0);
+  const validation = max(of("evaluated").map((e) => e.evalMs!)) + max(of("aggregated").map((e) => e.aggregateMs!));
+  const gas = of("tx").reduce((s, e) => s + BigInt(e.gas!), 0n);
+  const split = { round, train, ipfs, chain, validation, waiting: round - train - ipfs - chain - validation };
+  console.log(`  round ${round} s: training ${train.toFixed(2)}, ipfs ${ipfs.toFixed(2)}, chain ${chain.toFixed(2)}, validation ${validation.toFixed(2)}, waiting ${split.waiting.toFixed(2)}; overhead ${((1 - train / round) * 100).toFixed(1)}%; gas ${gas}`);
+  return { workers: n, epochs, samplesPerWorker: Math.floor(TRAIN_SAMPLES / n), trainAloneS: alone, phases, split, overheadFraction: 1 - train / round, gasPerRound: Number(gas), testAccuracy: r.testAccuracy, run: dir };
+}
+
+const results = [];
+for (const n of opt.workers!.split(",").map(Number)) results.push(await measure(n, Number(opt.epochs)));
+const heavy = Number(opt["heavy-epochs"]) > 0 ? await measure(8, Number(opt["heavy-epochs"])) : undefined;
+
+const out: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  machine: "2 cores (all processes share them)",
+  model: "MLP 784-128-10, batch 32, SGD momentum",
+  validators: M,
+  method: "round 2 of 2 (steady state); see scripts/bench-round.ts for the split",
+};
+for (const r of results) {
+  out[`round_s_${r.workers}w`] = r.split.round;
+  out[`train_s_${r.workers}w`] = +r.split.train.toFixed(3);
+  out[`ipfs_s_${r.workers}w`] = +r.split.ipfs.toFixed(3);
+  out[`chain_s_${r.workers}w`] = +r.split.chain.toFixed(3);
+  out[`validation_s_${r.workers}w`] = +r.split.validation.toFixed(3);
+  out[`waiting_s_${r.workers}w`] = +r.split.waiting.toFixed(3);
+  out[`overhead_fraction_${r.workers}w`] = +r.overheadFraction.toFixed(3);
+  out[`gas_per_round_${r.workers}w`] = r.gasPerRound;
+}
+if (heavy) {
+  out[`round_s_8w_${heavy.epochs}ep`] = heavy.split.round;
+  out[`train_s_8w_${heavy.epochs}ep`] = +heavy.split.train.toFixed(3);
+  out[`overhead_fraction_8w_${heavy.epochs}ep`] = +heavy.overheadFraction.toFixed(3);
+}
+out.runs = [...results, ...(heavy ? [heavy] : [])];
+mkdirSync(join(ROOT, "bench/results"), { recursive: true });
+writeFileSync(join(ROOT, "bench/results/round.json"), JSON.stringify(out, null, 2) + "\n");
+console.log("\n workers  epochs  round s  train s  ipfs s  chain s  valid. s  wait s  overhead  gas/round");
+for (const r of out.runs as typeof results) {
+  const s = r.split;
+  console.log(
+    ` ${String(r.workers).padStart(7)}  ${String(r.epochs).padStart(6)}  ${String(s.round).padStart(7)}  ${s.train.toFixed(2).padStart(7)}  ${s.ipfs.toFixed(2).padStart(6)}  ${s.chain.toFixed(2).padStart(7)}  ${s.validation.toFixed(2).padStart(8)}  ${s.waiting.toFixed(2).padStart(6)}  ${(r.overheadFraction * 100).toFixed(1).padStart(7)}%  ${String(r.gasPerRound).padStart(9)}`,
+  );
+}
+console.log("→ bench/results/round.json");
