@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { HDNodeWallet, Mnemonic, parseEther, Wallet, type EventLog } from "ethers";
 import { attach, deployProtocol, revealedUpdates, sendTx } from "../worker/chain/client.ts";
 import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
-import { defaultJobParams, hasBit, JobStatus, Outcome } from "../worker/chain/protocol.ts";
+import { defaultJobParams, hasBit, JobStatus, Outcome, outcomeName } from "../worker/chain/protocol.ts";
 import { loadMnist } from "../worker/data/mnist.ts";
 import type { NodeConfig } from "../worker/node/context.ts";
 import type { JobSpec } from "../worker/node/jobSpec.ts";
@@ -140,7 +140,8 @@ async function main() {
     initialModelCodec: cidToChain(initCid).codec,
     specDigest: cidToChain(specCid).digest,
     specCodec: cidToChain(specCid).codec,
-    startTime: BigInt(now + 25),
+    // Every node must be up (IPFS, data, ORT sessions) before round 1: ~2.5 s each on 2 shared cores.
+    startTime: BigInt(now + Math.ceil(20 + 2.5 * (N + M))),
     numRounds: R,
     rewardPerRound: 100n * ONE,
     ...PHASES,
@@ -285,7 +286,7 @@ async function main() {
       };
       shown.add(r.toString());
       const rejected = updates.filter((u) => !u.accepted);
-      const outcome = ["pending", "no quorum", "voided", "decided"][Number(res.outcome)];
+      const outcome = outcomeName(res.outcome);
       say(
         ` ${String(r).padStart(5)}  ${String(updates.length).padStart(7)}  ${String(updates.length - rejected.length).padStart(8)}  ` +
           `${(rejected.map((u) => `${u.name}: ${u.reason}`).join("; ") || (outcome === "decided" ? "-" : outcome)).slice(0, 52).padEnd(52)}` +

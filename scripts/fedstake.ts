@@ -13,7 +13,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { formatUnits, JsonRpcProvider, parseUnits, Wallet, type EventLog } from "ethers";
 import { attach, deployProtocol, revealedUpdates, sendTx, type Deployment } from "../worker/chain/client.ts";
 import { loadWallet, PASSWORD_ENV, writeKeystore } from "../worker/chain/keys.ts";
-import { bitmapOf, defaultJobParams, hasBit, Outcome, phaseName, type JobParams } from "../worker/chain/protocol.ts";
+import { bitmapOf, defaultJobParams, hasBit, Outcome, outcomeName, phaseName, type JobParams } from "../worker/chain/protocol.ts";
 import { NodeContext, readConfig, modelArtifact } from "../worker/node/context.ts";
 import { runDaemon } from "../worker/node/daemon.ts";
 import { jobCreated, parseJobSpec } from "../worker/node/jobSpec.ts";
@@ -94,6 +94,20 @@ async function withNode(ctx: NodeContext, f: () => Promise<void>) {
   } finally {
     await ctx.store.stop().catch(() => {});
   }
+}
+
+/** A command that runs one step of a validator's round from its node config. */
+function validatorStep(usage: string, about: string, step: (role: ValidatorRole, round: bigint) => Promise<void>): Command {
+  return {
+    usage,
+    about,
+    options: NODE,
+    positionals: 1,
+    async run(v, [file]) {
+      const ctx = await nodeContext(v, file, "validator");
+      await withNode(ctx, async () => step(new ValidatorRole(ctx), await roundOf(ctx, v)));
+    },
+  };
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -267,7 +281,7 @@ const COMMANDS: Record<string, Command> = {
         const zero = "0x" + "0".repeat(64);
         rounds.push({
           round: Number(r),
-          outcome: ["pending", "no quorum", "voided", "decided"][Number(res.outcome)]!,
+          outcome: outcomeName(res.outcome),
           base: (await cidFromChain(res.baseDigest, Number(res.baseCodec))).toString(),
           model: res.modelDigest === zero ? null : (await cidFromChain(res.modelDigest, Number(res.modelCodec))).toString(),
           updates: reveals.map(({ index, worker }) => ({ index, worker, accepted: Number(res.outcome) === Outcome.Quorum ? hasBit(res.acceptedBitmap, index) : null })),
@@ -349,16 +363,7 @@ const COMMANDS: Record<string, Command> = {
       });
     },
   },
-  "vote reveal": {
-    usage: "vote reveal CONFIG.json [--round R]",
-    about: "reveals the committed vote (bitmap and salt from the node's state file)",
-    options: NODE,
-    positionals: 1,
-    async run(v, [file]) {
-      const ctx = await nodeContext(v, file, "validator");
-      await withNode(ctx, async () => new ValidatorRole(ctx).revealVote(await roundOf(ctx, v)));
-    },
-  },
+  "vote reveal": validatorStep("vote reveal CONFIG.json [--round R]", "reveals the committed vote (bitmap and salt from the node's state file)", (role, round) => role.revealVote(round)),
   "round finalize": {
     usage: "round finalize --job ID [--round R]",
     about: "finalizes a round whose vote reveal is over (anyone may)",
@@ -369,19 +374,14 @@ const COMMANDS: Record<string, Command> = {
       const round = v.round ? BigInt(v.round as string) : ((await coord.getFunction("phaseOf")(jobId)) as [bigint])[0];
       const rc = await sendTx(wallet, coord, "finalizeRound", [jobId, round]);
       const res = await coord.getFunction("roundResult")(jobId, round);
-      console.log(`round ${round} finalized: ${["pending", "no quorum", "voided", "decided"][Number(res.outcome)]}, accepted bitmap 0x${BigInt(res.acceptedBitmap).toString(16)}: tx ${rc.hash}`);
+      console.log(`round ${round} finalized: ${outcomeName(res.outcome)}, accepted bitmap 0x${BigInt(res.acceptedBitmap).toString(16)}: tx ${rc.hash}`);
     },
   },
-  "model attest": {
-    usage: "model attest CONFIG.json [--round R]",
-    about: "aggregates the round's accepted updates with the job's policy, pins the model and attests its CID",
-    options: NODE,
-    positionals: 1,
-    async run(v, [file]) {
-      const ctx = await nodeContext(v, file, "validator");
-      await withNode(ctx, async () => new ValidatorRole(ctx).attest(await roundOf(ctx, v)));
-    },
-  },
+  "model attest": validatorStep(
+    "model attest CONFIG.json [--round R]",
+    "aggregates the round's accepted updates with the job's policy, pins the model and attests its CID",
+    (role, round) => role.attest(round),
+  ),
   claim: {
     usage: "claim CONFIG.json",
     about: "a worker claims its accepted updates' rewards; a validator slashes rejected updates and claims its vote rewards",

@@ -22,6 +22,8 @@ export const phaseName = (p: number | bigint): PhaseName =>
   (Object.keys(Phase) as PhaseName[]).find((k) => Phase[k] === Number(p)) ?? ("?" as PhaseName);
 
 export const Outcome = { Pending: 0, NoQuorum: 1, Voided: 2, Quorum: 3 } as const;
+/** How the CLI, the demo's report and the e2e tests name a round's outcome. */
+export const outcomeName = (o: number | bigint): string => ["pending", "no quorum", "voided", "decided"][Number(o)] ?? `outcome ${o}`;
 export const JobStatus = { None: 0, Active: 1, Completed: 2, Cancelled: 3 } as const;
 export const SlashReason = { RejectedUpdate: 0, MissedUpdateReveal: 1, MissedVoteReveal: 2 } as const;
 

@@ -25,6 +25,8 @@ export type EvaluatedUpdate = Decision & { worker: string; numSamples: bigint; b
 export class ValidatorRole {
   private readonly ctx: NodeContext;
   private holdout?: Dataset;
+  /** Update artifacts fetched while the reveal phase is still open (round → CID → bytes). */
+  private readonly prefetched = new Map<string, Map<string, Uint8Array>>();
   /** Accepted deltas of the round being decided (index → delta, samples), kept for aggregation. */
   private readonly deltas = new Map<string, Map<number, Contribution>>();
 
@@ -39,12 +41,36 @@ export class ValidatorRole {
 
   async tick(round: bigint, phase: number): Promise<void> {
     const st = this.ctx.state.round(round);
-    if (phase === Phase.VoteCommit && !st.committed) await this.commitVote(round);
+    if (phase === Phase.Reveal) await this.prefetch(round);
+    else if (phase === Phase.VoteCommit && !st.committed) await this.commitVote(round);
     else if (phase === Phase.VoteReveal && st.committed && !st.revealed) await this.revealVote(round);
     else if (phase === Phase.Finalize) await this.anyone("finalizeRound", round);
     else if (phase === Phase.Attest && !st.attested) await this.attest(round);
     else if (phase === Phase.AttestExpired) await this.anyone("skipAttestation", round);
     await this.settle(round);
+  }
+
+  /**
+   * Fetches the updates revealed so far, while the reveal phase is open, so that the vote-commit window
+   * is spent evaluating rather than fetching. A fetch that fails here is simply tried again by `evaluate`.
+   */
+  async prefetch(round: bigint): Promise<void> {
+    const ctx = this.ctx;
+    const have = this.prefetched.get(String(round)) ?? new Map<string, Uint8Array>();
+    this.prefetched.set(String(round), have);
+    const fresh = [];
+    for (const u of await revealedUpdates(ctx.chain.coord, ctx.jobId, round)) {
+      const cid = await cidFromChain(u.digest, u.codec);
+      if (!have.has(cid.toString())) fresh.push({ cid, worker: u.worker });
+    }
+    if (fresh.length === 0) return;
+    await ctx.dialAccounts(fresh.map((f) => f.worker));
+    await Promise.all(
+      fresh.map(async ({ cid }) => {
+        const bytes = await ctx.store.get(cid, { timeoutMs: ctx.cfg.fetchTimeoutMs ?? 15_000, maxBytes: MAX_UPDATE_BYTES }).catch(() => undefined);
+        if (bytes) have.set(cid.toString(), bytes);
+      }),
+    );
   }
 
   /**
@@ -58,13 +84,16 @@ export class ValidatorRole {
     const t0 = performance.now();
     const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
     const updates = await revealedUpdates(ctx.chain.coord, ctx.jobId, round);
-    await ctx.dialAccounts(updates.map((u) => u.worker));
+    const have = this.prefetched.get(String(round)) ?? new Map<string, Uint8Array>();
+    this.prefetched.delete(String(round));
+    const cids = await Promise.all(updates.map((u) => cidFromChain(u.digest, u.codec)));
+    await ctx.dialAccounts(updates.filter((_, i) => !have.has(cids[i]!.toString())).map((u) => u.worker));
     const revealed: Revealed[] = [];
-    for (const u of updates) {
-      const cid = await cidFromChain(u.digest, u.codec);
-      const bytes = await ctx.store
-        .get(cid, { timeoutMs: ctx.cfg.fetchTimeoutMs ?? 15_000, maxBytes: MAX_UPDATE_BYTES })
-        .catch((e: Error) => ({ error: e.message }));
+    for (const [i, u] of updates.entries()) {
+      const cid = cids[i]!;
+      const bytes =
+        have.get(cid.toString()) ??
+        (await ctx.store.get(cid, { timeoutMs: ctx.cfg.fetchTimeoutMs ?? 15_000, maxBytes: MAX_UPDATE_BYTES }).catch((e: Error) => ({ error: e.message })));
       revealed.push({ index: u.index, jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(u.worker), numSamples: u.numSamples, bytes });
     }
     const t1 = performance.now();
