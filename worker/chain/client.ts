@@ -137,10 +137,15 @@ async function sendRequest(
     if (name) throw new ChainError(`${label} would revert: ${name}`, name.split("(")[0]);
     throw e;
   }
-  const nonce = Math.max(await wallet.getNonce("pending"), nextNonce.get(wallet.address) ?? 0);
-  const signed = await wallet.signTransaction(await wallet.populateTransaction({ ...request, nonce }));
-  nextNonce.set(wallet.address, nonce + 1);
-  const hash = keccak256(signed);
+  // Signs at the next nonce. A signed transaction whose nonce is already used can never be mined, so
+  // re-signing it at a fresh nonce (after checking it was not itself mined) cannot send it twice.
+  const sign = async (tag: "pending" | "latest") => {
+    const nonce = Math.max(await wallet.getNonce(tag), nextNonce.get(wallet.address) ?? 0);
+    const signed = await wallet.signTransaction(await wallet.populateTransaction({ ...request, nonce }));
+    nextNonce.set(wallet.address, nonce + 1);
+    return { signed, hash: keccak256(signed) };
+  };
+  let { signed, hash } = await sign("pending");
   for (let attempt = 0; ; attempt++) {
     try {
       await provider.broadcastTransaction(signed);
@@ -148,8 +153,14 @@ async function sendRequest(
       const msg = (e as Error).message ?? String(e);
       const name = decodeRevert(e);
       if (name) throw new ChainError(`${label} reverted: ${name}`, name.split("(")[0]);
+      if (/nonce too low|nonce has already been used|NONCE_EXPIRED/i.test(msg) && attempt < retries && !(await provider.getTransactionReceipt(hash))) {
+        nextNonce.delete(wallet.address);
+        opts.log?.(`${label}: nonce already used by another transaction, signing again at a fresh nonce`);
+        ({ signed, hash } = await sign("latest"));
+        continue;
+      }
       // "already known": this very transaction is in; anything else transient: re-broadcast the same bytes.
-      if (!/already known|already imported/i.test(msg)) {
+      if (!/already known|already imported|nonce too low|nonce has already been used|NONCE_EXPIRED/i.test(msg)) {
         if (!TRANSIENT.test(msg) || attempt >= retries) {
           nextNonce.delete(wallet.address);
           throw e;

@@ -3,7 +3,7 @@
  * acts once per phase; SIGTERM or SIGINT stops it cleanly (its state file lets a restart resume).
  * After the job ends it keeps serving the artifacts it holds until stopped.
  */
-import { JobStatus } from "../chain/protocol.ts";
+import { JobStatus, phaseName } from "../chain/protocol.ts";
 import type { NodeContext } from "./context.ts";
 import { ValidatorRole } from "./validatorRole.ts";
 import { WorkerRole } from "./workerRole.ts";
@@ -28,10 +28,15 @@ export async function runDaemon(ctx: NodeContext): Promise<never> {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   let ended = false;
+  let shown = "";
   for (;;) {
     try {
       const [round, phase] = await ctx.chain.coord.getFunction("phaseOf")(ctx.jobId);
       const st = await ctx.chain.coord.getFunction("jobState")(ctx.jobId);
+      if (`${round}/${phase}` !== shown) {
+        shown = `${round}/${phase}`;
+        ctx.log("phase", { round, phase: phaseName(phase) });
+      }
       if (!ended) await role.tick(round, Number(phase));
       if (!ended && Number(st.status) !== JobStatus.Active) {
         // Last claims are done; keep serving the artifacts this node holds until stopped.
