@@ -26,9 +26,8 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadMnist } from "../worker/data/mnist.ts";
+import { loadMnist, MNIST_MLP } from "../worker/data/mnist.ts";
 import { initParams } from "../worker/training/model.ts";
-import type { ModelSpec } from "../worker/training/spec.ts";
 import { Trainer } from "../worker/training/trainer.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -44,8 +43,7 @@ const { values: opt } = parseArgs({
 });
 const M = Number(opt.validators);
 const TRAIN_SAMPLES = Number(opt["train-samples"]);
-// The demo's model (scripts/demo.ts).
-const SPEC: ModelSpec = { input: [784], classes: 10, seed: 7, loss: "softmax_cross_entropy", layers: [{ type: "dense", units: 128 }, { type: "relu" }, { type: "dense", units: 10 }] };
+const SPEC = MNIST_MLP;
 
 /** Seconds one worker takes to train `epochs` over `samples` samples alone on this machine. */
 async function calibrate(samples: number, epochs: number): Promise<number> {

@@ -16,7 +16,7 @@ import { HDNodeWallet, Mnemonic, parseEther, Wallet, type EventLog } from "ether
 import { attach, deployProtocol, revealedUpdates, sendTx } from "../worker/chain/client.ts";
 import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
 import { defaultJobParams, hasBit, JobStatus, Outcome, outcomeName } from "../worker/chain/protocol.ts";
-import { loadMnist } from "../worker/data/mnist.ts";
+import { loadMnist, MNIST_MLP } from "../worker/data/mnist.ts";
 import type { NodeConfig } from "../worker/node/context.ts";
 import type { JobSpec } from "../worker/node/jobSpec.ts";
 import { modelArtifact } from "../worker/node/context.ts";
@@ -58,13 +58,7 @@ if (!(N >= 2 && M >= 1 && R >= 1)) throw new Error("need --workers ≥ 2, --vali
 
 const AGGREGATION: Record<string, JobSpec["aggregation"]> = { fedavg: { kind: "fedavg" }, median: { kind: "median" }, trimmed_mean: { kind: "trimmed_mean", trim: 0.2 } };
 if (!AGGREGATION[opt.aggregation!]) throw new Error(`--aggregation must be one of ${Object.keys(AGGREGATION).join(", ")}, got "${opt.aggregation}"`);
-const SPEC: ModelSpec = {
-  input: [784],
-  classes: 10,
-  seed: 7,
-  loss: "softmax_cross_entropy",
-  layers: [{ type: "dense", units: 128 }, { type: "relu" }, { type: "dense", units: 10 }],
-};
+const SPEC: ModelSpec = MNIST_MLP;
 const phaseList = opt.phases!.split(",").map(Number);
 if (phaseList.length !== 5 || !phaseList.every((p) => Number.isInteger(p) && p > 0)) throw new Error(`--phases takes five positive integers (commit,reveal,voteCommit,voteReveal,attest), got "${opt.phases}"`);
 const [commitPeriod, revealPeriod, voteCommitPeriod, voteRevealPeriod, attestPeriod] = phaseList as [number, number, number, number, number];
