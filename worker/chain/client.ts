@@ -96,6 +96,8 @@ function findRevertData(e: unknown): string | undefined {
   return undefined;
 }
 
+/** The node already has a transaction at this nonce (this one, mined or pending, or another). */
+const NONCE_USED = /nonce too low|nonce has already been used|NONCE_EXPIRED/i;
 const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|timeout|fetch failed|503|502|429/i;
 
 /** The next nonce each local account will use: the RPC's "pending" count can lag a just-mined tx. */
@@ -153,14 +155,14 @@ async function sendRequest(
       const msg = (e as Error).message ?? String(e);
       const name = decodeRevert(e);
       if (name) throw new ChainError(`${label} reverted: ${name}`, name.split("(")[0]);
-      if (/nonce too low|nonce has already been used|NONCE_EXPIRED/i.test(msg) && attempt < retries && !(await provider.getTransactionReceipt(hash))) {
+      if (NONCE_USED.test(msg) && attempt < retries && !(await provider.getTransactionReceipt(hash))) {
         nextNonce.delete(wallet.address);
         opts.log?.(`${label}: nonce already used by another transaction, signing again at a fresh nonce`);
         ({ signed, hash } = await sign("latest"));
         continue;
       }
       // "already known": this very transaction is in; anything else transient: re-broadcast the same bytes.
-      if (!/already known|already imported|nonce too low|nonce has already been used|NONCE_EXPIRED/i.test(msg)) {
+      if (!/already known|already imported/i.test(msg) && !NONCE_USED.test(msg)) {
         if (!TRANSIENT.test(msg) || attempt >= retries) {
           nextNonce.delete(wallet.address);
           throw e;

@@ -5,6 +5,7 @@
  * its CID; slash rejected updates; claim rewards. Every decision is logged with its reason.
  */
 import { getBytes } from "ethers";
+import type { CID } from "multiformats/cid";
 import { decodeArtifact, type Tensor } from "../artifacts/index.ts";
 import { aggregate, applyDelta, type Contribution } from "../aggregation/strategies.ts";
 import { ChainError, revealedUpdates } from "../chain/client.ts";
@@ -50,6 +51,11 @@ export class ValidatorRole {
     await this.settle(round);
   }
 
+  /** One update artifact, with the validator's fetch timeout and the size cap. */
+  private fetchUpdate(cid: CID): Promise<Uint8Array> {
+    return this.ctx.store.get(cid, { timeoutMs: this.ctx.cfg.fetchTimeoutMs ?? 15_000, maxBytes: MAX_UPDATE_BYTES });
+  }
+
   /**
    * Fetches the updates revealed so far, while the reveal phase is open, so that the vote-commit window
    * is spent evaluating rather than fetching. A fetch that fails here is simply tried again by `evaluate`.
@@ -67,7 +73,7 @@ export class ValidatorRole {
     await ctx.dialAccounts(fresh.map((f) => f.worker));
     await Promise.all(
       fresh.map(async ({ cid }) => {
-        const bytes = await ctx.store.get(cid, { timeoutMs: ctx.cfg.fetchTimeoutMs ?? 15_000, maxBytes: MAX_UPDATE_BYTES }).catch(() => undefined);
+        const bytes = await this.fetchUpdate(cid).catch(() => undefined);
         if (bytes) have.set(cid.toString(), bytes);
       }),
     );
@@ -93,7 +99,7 @@ export class ValidatorRole {
       const cid = cids[i]!;
       const bytes =
         have.get(cid.toString()) ??
-        (await ctx.store.get(cid, { timeoutMs: ctx.cfg.fetchTimeoutMs ?? 15_000, maxBytes: MAX_UPDATE_BYTES }).catch((e: Error) => ({ error: e.message })));
+        (await this.fetchUpdate(cid).catch((e: Error) => ({ error: e.message })));
       revealed.push({ index: u.index, jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(u.worker), numSamples: u.numSamples, bytes });
     }
     const t1 = performance.now();
@@ -143,7 +149,7 @@ export class ValidatorRole {
   }
 
   /** A permissionless step: whoever is first does it; the others see it already done. */
-  async anyone(method: "finalizeRound" | "skipAttestation", round: bigint): Promise<void> {
+  private async anyone(method: "finalizeRound" | "skipAttestation", round: bigint): Promise<void> {
     try {
       const rc = await this.ctx.send(method, [this.ctx.jobId, round]);
       this.ctx.log(method, { round, tx: rc.hash });
