@@ -3,50 +3,80 @@ pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
 
 /// @title StakeManager
-/// @notice Holds the stake of workers and validators: stake, request unstake (unbonding), withdraw,
-/// and a registry of network endpoints (libp2p multiaddrs) so peers find each other through the chain.
+/// @notice Holds the stake of workers and validators: stake, request unstake (unbonding), withdraw; locks
+/// that keep the stake backing open commitments and votes in place until their slashes are executed or
+/// expire; slash execution; and a registry of network endpoints (libp2p multiaddrs) so peers find each
+/// other through the chain.
 /// @dev Active stake is checkpointed by timestamp so that a round weighs every vote by the stake held
 /// before it opened: staking after the fact buys no votes. Unbonding tokens no longer count as stake but
-/// stay slashable until withdrawn, so leaving cannot outrun a pending slash. Only SLASHER_ROLE (the
-/// training coordinator) can slash, and slashed tokens always go to the slasher contract, which credits
-/// them to a job's reward pool. The admin can grant and revoke roles and nothing else: there is no
-/// pause here, so stakers can always leave.
-contract StakeManager is IStakeManager, AccessControl, ReentrancyGuardTransient {
+/// stay slashable until withdrawn. Slashed tokens are burned (sent to BURN_ADDRESS, which works with any
+/// ERC-20), less a small bounty for whoever executed the slash: no job participant receives slashed stake
+/// by voting for it. There is no admin: the coordinator is set once by the deployer, and nothing else can
+/// move staked tokens. There is no pause here, so stakers can always leave with their free stake.
+contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using Checkpoints for Checkpoints.Trace208;
 
-    /// @notice Role allowed to slash stake (the training coordinator).
-    bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
     /// @notice Longest endpoint record accepted, in bytes.
     uint256 public constant MAX_ENDPOINT_BYTES = 1024;
+    /// @notice Where slashed tokens go: an address nobody holds a key for.
+    address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
+    /// @notice Share of a slash paid to the account that executed it, so that permissionless slashes are
+    /// executed within their window. Small enough that a slash never pays for a false vote's risk.
+    uint256 public constant SLASH_BOUNTY_BPS = 500;
+    uint256 internal constant BPS = 10_000;
 
     /// @inheritdoc IStakeManager
     IERC20 public immutable token;
     /// @inheritdoc IStakeManager
     uint48 public immutable unbondingPeriod;
+    /// @inheritdoc IStakeManager
+    address public coordinator;
+    address private immutable _deployer;
 
     struct Unbonding {
         uint208 amount;
         uint48 releaseTime;
     }
 
+    /// @dev One slot per account: the hold (no expiry) and the merged timed lock with its expiry.
+    struct Locks {
+        uint104 held;
+        uint104 locked;
+        uint48 until;
+    }
+
     mapping(address account => Checkpoints.Trace208) private _stake;
     Checkpoints.Trace208 private _totalStake;
     mapping(address account => Unbonding) private _unbonding;
+    mapping(address account => Locks) private _locks;
     mapping(address account => bytes) private _endpoint;
     uint256 private _totalUnbonding;
 
-    constructor(IERC20 token_, uint48 unbondingPeriod_, address admin) {
+    modifier onlyCoordinator() {
+        if (msg.sender != coordinator) revert NotCoordinator(msg.sender);
+        _;
+    }
+
+    constructor(IERC20 token_, uint48 unbondingPeriod_) {
         token = token_;
         unbondingPeriod = unbondingPeriod_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _deployer = msg.sender;
+    }
+
+    /// @inheritdoc IStakeManager
+    function setCoordinator(address coordinator_) external {
+        if (msg.sender != _deployer) revert NotDeployer(msg.sender);
+        if (coordinator != address(0)) revert CoordinatorAlreadySet(coordinator);
+        if (coordinator_ == address(0)) revert ZeroAddress();
+        coordinator = coordinator_;
+        emit CoordinatorSet(coordinator_);
     }
 
     // ------------------------------------------------------------------ staking
@@ -54,9 +84,12 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuardTransient 
     /// @inheritdoc IStakeManager
     function stake(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != amount) revert UnsupportedToken(received, amount);
         uint208 current = _stake[msg.sender].latest();
         _push(msg.sender, current + SafeCast.toUint208(amount), int256(amount));
-        token.safeTransferFrom(msg.sender, address(this), amount);
         emit Staked(msg.sender, amount);
     }
 
@@ -64,7 +97,8 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuardTransient 
     function requestUnstake(uint256 amount) external {
         if (amount == 0) revert ZeroAmount();
         uint208 current = _stake[msg.sender].latest();
-        if (amount > current) revert InsufficientStake(current, amount);
+        uint256 free = _free(msg.sender, current);
+        if (amount > free) revert InsufficientFreeStake(free, amount);
         _push(msg.sender, current - uint208(amount), -int256(amount));
         Unbonding storage u = _unbonding[msg.sender];
         u.amount += uint208(amount);
@@ -86,22 +120,57 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuardTransient 
         emit Withdrawn(msg.sender, u.amount);
     }
 
+    // ------------------------------------------------------------------ locks (coordinator)
+
     /// @inheritdoc IStakeManager
-    function slash(address account, uint256 amount) external onlyRole(SLASHER_ROLE) nonReentrant returns (uint256 slashed) {
-        // Active stake first, then tokens still unbonding.
-        uint208 active = _stake[account].latest();
-        uint256 fromActive = amount < active ? amount : active;
-        if (fromActive > 0) _push(account, active - uint208(fromActive), -int256(fromActive));
-        uint256 fromUnbonding = amount - fromActive;
-        Unbonding storage u = _unbonding[account];
-        if (fromUnbonding > u.amount) fromUnbonding = u.amount;
-        if (fromUnbonding > 0) {
-            u.amount -= uint208(fromUnbonding);
-            _totalUnbonding -= fromUnbonding;
-        }
-        slashed = fromActive + fromUnbonding;
-        if (slashed > 0) token.safeTransfer(msg.sender, slashed);
-        emit Slashed(account, msg.sender, amount, slashed);
+    function lock(address account, uint256 amount, uint48 until, uint256 minFree) external onlyCoordinator {
+        if (until <= clock()) revert LockExpiryInPast(until);
+        _requireFree(account, amount > minFree ? amount : minFree);
+        Locks memory l = _locks[account];
+        if (l.until <= clock()) l.locked = 0; // every lock merged so far has expired
+        l.locked += SafeCast.toUint104(amount);
+        if (until > l.until) l.until = until;
+        _locks[account] = l;
+        emit StakeLocked(account, amount, until);
+    }
+
+    /// @inheritdoc IStakeManager
+    function unlock(address account, uint256 amount, uint48 until) external onlyCoordinator {
+        _unlock(account, amount, until);
+    }
+
+    /// @inheritdoc IStakeManager
+    function hold(address account, uint256 amount, uint256 minFree) external onlyCoordinator {
+        _requireFree(account, amount > minFree ? amount : minFree);
+        _locks[account].held += SafeCast.toUint104(amount);
+        emit StakeLocked(account, amount, 0);
+    }
+
+    /// @inheritdoc IStakeManager
+    function releaseHold(address account, uint256 amount) external onlyCoordinator {
+        _releaseHold(account, amount);
+    }
+
+    /// @inheritdoc IStakeManager
+    function slashLocked(address account, uint256 lockAmount, uint256 amount, uint48 until, address beneficiary)
+        external
+        onlyCoordinator
+        nonReentrant
+        returns (uint256)
+    {
+        _unlock(account, lockAmount, until);
+        return _slash(account, amount, beneficiary);
+    }
+
+    /// @inheritdoc IStakeManager
+    function slashHeld(address account, uint256 amount, address beneficiary)
+        external
+        onlyCoordinator
+        nonReentrant
+        returns (uint256)
+    {
+        _releaseHold(account, amount);
+        return _slash(account, amount, beneficiary);
     }
 
     // ------------------------------------------------------------------ endpoints
@@ -131,6 +200,18 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuardTransient 
     }
 
     /// @inheritdoc IStakeManager
+    function freeStakeOf(address account) external view returns (uint256) {
+        return _free(account, _stake[account].latest());
+    }
+
+    /// @inheritdoc IStakeManager
+    function locksOf(address account) external view returns (uint256 held, uint256 locked, uint48 until) {
+        Locks memory l = _locks[account];
+        if (l.until <= clock()) return (l.held, 0, 0);
+        return (l.held, l.locked, l.until);
+    }
+
+    /// @inheritdoc IStakeManager
     function stakeAt(address account, uint48 timepoint) external view returns (uint256) {
         if (timepoint >= clock()) revert FutureLookup(timepoint, clock());
         return _stake[account].upperLookupRecent(timepoint);
@@ -156,6 +237,56 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuardTransient 
     /// @inheritdoc IStakeManager
     function totalUnbonding() external view returns (uint256) {
         return _totalUnbonding;
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    function _free(address account, uint256 active) private view returns (uint256) {
+        Locks memory l = _locks[account];
+        uint256 covered = uint256(l.held) + (l.until > clock() ? l.locked : 0);
+        return active > covered ? active - covered : 0;
+    }
+
+    function _requireFree(address account, uint256 required) private view {
+        uint256 free = _free(account, _stake[account].latest());
+        if (free < required) revert InsufficientFreeStake(free, required);
+    }
+
+    function _unlock(address account, uint256 amount, uint48 until) private {
+        // Past its own expiry the lock is gone already, and the merged amount may belong to newer locks.
+        if (until <= clock() || amount == 0) return;
+        Locks storage l = _locks[account];
+        uint104 locked = l.locked;
+        uint104 released = amount < locked ? uint104(amount) : locked;
+        l.locked = locked - released;
+        emit StakeUnlocked(account, released, until);
+    }
+
+    function _releaseHold(address account, uint256 amount) private {
+        Locks storage l = _locks[account];
+        uint104 held = l.held;
+        uint104 released = amount < held ? uint104(amount) : held;
+        l.held = held - released;
+        emit StakeUnlocked(account, released, 0);
+    }
+
+    /// @dev Takes up to `amount` (active stake first, then unbonding), pays the bounty and burns the rest.
+    function _slash(address account, uint256 amount, address beneficiary) private returns (uint256 slashed) {
+        uint208 active = _stake[account].latest();
+        uint256 fromActive = amount < active ? amount : active;
+        if (fromActive > 0) _push(account, active - uint208(fromActive), -int256(fromActive));
+        uint256 fromUnbonding = amount - fromActive;
+        Unbonding storage u = _unbonding[account];
+        if (fromUnbonding > u.amount) fromUnbonding = u.amount;
+        if (fromUnbonding > 0) {
+            u.amount -= uint208(fromUnbonding);
+            _totalUnbonding -= fromUnbonding;
+        }
+        slashed = fromActive + fromUnbonding;
+        uint256 bounty = beneficiary == address(0) ? 0 : (slashed * SLASH_BOUNTY_BPS) / BPS;
+        emit Slashed(account, amount, slashed, beneficiary, bounty);
+        if (bounty > 0) token.safeTransfer(beneficiary, bounty);
+        if (slashed > bounty) token.safeTransfer(BURN_ADDRESS, slashed - bounty);
     }
 
     function _push(address account, uint208 newStake, int256 delta) private {

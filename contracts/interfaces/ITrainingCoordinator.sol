@@ -11,25 +11,31 @@ interface ITrainingCoordinator {
         uint16 initialModelCodec;
         bytes32 specDigest;
         uint16 specCodec;
-        uint48 startTime; // round 1 opens here; validators must join the committee before it
-        uint32 numRounds; // rounds that pay rewards (rounds without quorum are repeated, unpaid)
+        uint48 startTime; // round 1 opens here (strictly in the future); validators join the committee before it
+        uint32 numRounds; // rounds that pay rewards (undecided rounds are repeated, unpaid)
         uint96 rewardPerRound; // escrowed up front: rewardPerRound × numRounds
         uint32 commitPeriod;
         uint32 revealPeriod;
         uint32 voteCommitPeriod;
         uint32 voteRevealPeriod;
         uint32 attestPeriod;
-        uint16 maxUpdates; // ≤ 256: one uint256 bitmap holds a vote
+        uint32 slashWindow; // after vote reveal: finalize and every decided slash must happen within it
+        uint16 maxUpdates; // ≤ 256: one uint256 bitmap holds a vote; slots are taken at reveal
+        uint64 maxSamplesPerUpdate; // the largest sample count a worker may declare
         uint16 maxValidators; // committee size cap; bounds finalize
-        uint16 quorumBps; // revealed vote stake ≥ quorumBps × committee stake
-        uint16 acceptBps; // approving stake ≥ acceptBps × revealed stake
-        uint16 attestBps; // attesting stake for one CID ≥ attestBps × committee stake
-        uint16 rejectSlashBps; // rejecting stake ≥ rejectSlashBps × revealed stake makes the worker slashable
+        uint16 quorumBps; // committed vote stake ≥ quorumBps × committee stake (≥ 5000)
+        uint16 acceptBps; // approving stake ≥ acceptBps × committed vote stake
+        uint16 attestBps; // attesting stake for one CID ≥ attestBps × revealed vote stake (> 5000)
+        uint16 rejectSlashBps; // rejecting stake ≥ rejectSlashBps × committed vote stake makes the worker slashable
         uint16 validatorShareBps; // part of a round's reward paid to validators
-        uint96 minWorkerStake;
-        uint96 minValidatorStake;
+        uint16 missedVoteSlashBps; // share of its round weight slashed from a validator that hid its committed vote
+        uint16 maxMissedRounds; // a member that reveals no vote in this many rounds in a row is evicted
+        uint16 maxIdleRounds; // the job expires after this many undecided rounds in a row (> maxMissedRounds)
+        uint96 minWorkerStake; // free stake a worker needs to commit
+        uint96 minValidatorStake; // free stake a validator needs to join, and round-start stake it needs to vote
         uint96 rejectSlashAmount; // slashed from a worker whose update a supermajority rejected
-        uint96 missedRevealSlashAmount; // slashed from a worker or validator who committed and never revealed
+        uint96 missedRevealSlashAmount; // slashed from a worker who committed and never revealed
+        uint96 absenceSlashAmount; // held from each committee member's stake; slashed when it is evicted
     }
 
     /// @notice Where a job's current round stands. Derived from timestamps: no transaction moves a round
@@ -44,14 +50,16 @@ interface ITrainingCoordinator {
         Attest, // finalized with accepted updates; validators attest the aggregate's CID
         AttestExpired, // no CID reached the threshold in time; anyone may move on
         Completed,
-        Cancelled
+        Cancelled,
+        Expired
     }
 
     enum JobStatus {
         None,
         Active,
         Completed,
-        Cancelled
+        Cancelled,
+        Expired // maxIdleRounds undecided rounds in a row: the sponsor takes back what was not paid
     }
 
     /// @notice How a round ended.
@@ -59,14 +67,16 @@ interface ITrainingCoordinator {
         Pending,
         NoQuorum, // repeated on the same base model; no rewards, no acceptance
         Voided, // overlapped an emergency pause: repeated, and nobody is slashed for it
-        Quorum // decided: rewards credited, accepted updates aggregated
+        Quorum, // decided: rewards credited, accepted updates aggregated
+        NoUpdates // quorum but no update was revealed: repeated, unpaid
     }
 
     /// @notice Reasons a participant was slashed.
     enum SlashReason {
         RejectedUpdate,
         MissedUpdateReveal,
-        MissedVoteReveal
+        MissedVoteReveal,
+        Absence
     }
 
     event JobCreated(uint256 indexed jobId, address indexed sponsor, JobParams params);
@@ -95,6 +105,7 @@ interface ITrainingCoordinator {
         uint256 acceptedBitmap,
         uint256 slashableBitmap,
         uint256 committeeStake,
+        uint256 committedStake,
         uint256 revealedStake,
         uint256 workerRewardEach,
         uint256 validatorPool
@@ -109,7 +120,11 @@ interface ITrainingCoordinator {
     event SlashApplied(
         uint256 indexed jobId, uint256 indexed round, address indexed account, SlashReason reason, uint256 amount
     );
-    event PauseWindowRecorded(uint48 pausedAt, uint48 unpausedAt);
+    event JobExpired(uint256 indexed jobId, uint256 round);
+    event CommitteeDisplaced(uint256 indexed jobId, address indexed validator, address indexed displacedBy);
+    event MemberEvicted(uint256 indexed jobId, uint256 indexed round, address indexed validator);
+    event UpdateLockReleased(uint256 indexed jobId, uint256 indexed round, uint256 index, address indexed worker);
+
 
     error InvalidParams(string what);
     error UnknownJob(uint256 jobId);
@@ -142,5 +157,12 @@ interface ITrainingCoordinator {
     error NothingToClaim();
     error NothingToSlash();
     error RoundVoided(uint256 round);
+    error RoundWasFull(uint256 round);
     error RevealNotOver();
+    error TooManySamples(uint64 max, uint64 given);
+    error DuplicateUpdate(bytes32 cidDigest);
+    error InvalidDigest();
+    error SlashWindowOver(uint256 deadline);
+    error SlashPending(uint256 index);
+    error UnsupportedToken(uint256 received, uint256 expected);
 }

@@ -4,6 +4,8 @@ pragma solidity ^0.8.28;
 import {StakeToken} from "../../contracts/StakeToken.sol";
 import {StakeManager} from "../../contracts/StakeManager.sol";
 import {TrainingCoordinator} from "../../contracts/TrainingCoordinator.sol";
+import {CoordinatorExtension} from "../../contracts/coordinator/CoordinatorExtension.sol";
+import {CoordinatorBase} from "../../contracts/coordinator/CoordinatorBase.sol";
 import {ITrainingCoordinator} from "../../contracts/interfaces/ITrainingCoordinator.sol";
 import {TestBase} from "./Vm.sol";
 
@@ -13,13 +15,16 @@ abstract contract ProtocolHarness is TestBase {
     StakeToken internal token;
     StakeManager internal sm;
     TrainingCoordinator internal coord;
+    /// @dev The coordinator's extension functions, called at the coordinator's address.
+    CoordinatorExtension internal ext;
 
     function _deploy() internal {
         vm.warp(1_700_000_000);
         token = new StakeToken("Fedstake", "FST", address(this));
-        sm = new StakeManager(token, 7 days, address(this));
-        coord = new TrainingCoordinator(token, sm, address(this));
-        sm.grantRole(sm.SLASHER_ROLE(), address(coord));
+        sm = new StakeManager(token, 7 days);
+        coord = new TrainingCoordinator(sm, address(this));
+        sm.setCoordinator(address(coord));
+        ext = CoordinatorExtension(address(coord));
     }
 
     function _actor(uint256 i) internal pure returns (address) {
@@ -47,7 +52,9 @@ abstract contract ProtocolHarness is TestBase {
         p.voteCommitPeriod = 100;
         p.voteRevealPeriod = 100;
         p.attestPeriod = 100;
+        p.slashWindow = 1000;
         p.maxUpdates = 256;
+        p.maxSamplesPerUpdate = 1_000_000;
         p.maxValidators = 64;
         p.quorumBps = quorumBps;
         p.acceptBps = acceptBps;
@@ -55,10 +62,14 @@ abstract contract ProtocolHarness is TestBase {
         // The lowest rejection threshold the coordinator allows for this acceptBps.
         p.rejectSlashBps = 10_001 - acceptBps;
         p.validatorShareBps = 2000;
+        p.missedVoteSlashBps = 1000;
+        p.maxMissedRounds = 2;
+        p.maxIdleRounds = 4;
         p.minWorkerStake = uint96(ONE);
         p.minValidatorStake = uint96(10 * ONE);
         p.rejectSlashAmount = uint96(2 * ONE);
         p.missedRevealSlashAmount = uint96(ONE);
+        p.absenceSlashAmount = uint96(ONE);
     }
 
     function _createJob(address sponsor, ITrainingCoordinator.JobParams memory p) internal returns (uint256 jobId) {
@@ -67,12 +78,12 @@ abstract contract ProtocolHarness is TestBase {
         vm.prank(sponsor);
         token.approve(address(coord), escrow);
         vm.prank(sponsor);
-        jobId = coord.createJob(p);
+        jobId = ext.createJob(p);
     }
 
     function _phaseStart(uint256 jobId, uint256 phaseIndex) internal view returns (uint256 t) {
-        TrainingCoordinator.JobState memory s = coord.jobState(jobId);
-        TrainingCoordinator.JobConfig memory c = coord.jobConfig(jobId);
+        CoordinatorBase.JobState memory s = ext.jobState(jobId);
+        CoordinatorBase.JobConfig memory c = ext.jobConfig(jobId);
         uint32[4] memory periods = [c.commitPeriod, c.revealPeriod, c.voteCommitPeriod, c.voteRevealPeriod];
         t = s.roundStart;
         for (uint256 i; i < phaseIndex; ++i) t += periods[i];

@@ -27,8 +27,16 @@ export interface Deployment {
   coordinator: string;
 }
 
-export function loadArtifact(name: "StakeToken" | "StakeManager" | "TrainingCoordinator"): { abi: unknown[]; bytecode: string } {
-  const file = resolve(ROOT, `artifacts/contracts/${name}.sol/${name}.json`);
+type ContractName = "StakeToken" | "StakeManager" | "TrainingCoordinator" | "CoordinatorExtension";
+const ARTIFACT_PATHS: Record<ContractName, string> = {
+  StakeToken: "StakeToken.sol/StakeToken.json",
+  StakeManager: "StakeManager.sol/StakeManager.json",
+  TrainingCoordinator: "TrainingCoordinator.sol/TrainingCoordinator.json",
+  CoordinatorExtension: "coordinator/CoordinatorExtension.sol/CoordinatorExtension.json",
+};
+
+export function loadArtifact(name: ContractName): { abi: unknown[]; bytecode: string } {
+  const file = resolve(ROOT, "artifacts/contracts", ARTIFACT_PATHS[name]);
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`npx hardhat build\` first`);
   const a = JSON.parse(readFileSync(file, "utf8"));
   return { abi: a.abi, bytecode: a.bytecode };
@@ -40,22 +48,43 @@ export interface Protocol {
   coord: Contract;
 }
 
+/**
+ * The coordinator's whole ABI: `TrainingCoordinator` delegates every function it does not implement to its
+ * `CoordinatorExtension` (same storage, same address), so callers see the union of both.
+ */
+export function coordinatorAbi(artifacts: { abi: unknown[] }[] = [loadArtifact("TrainingCoordinator"), loadArtifact("CoordinatorExtension")]): unknown[] {
+  const seen = new Set<string>();
+  const out: unknown[] = [];
+  for (const a of artifacts) {
+    for (const f of a.abi as { type: string; name?: string; inputs?: { type: string }[] }[]) {
+      const key = `${f.type}:${f.name ?? ""}(${(f.inputs ?? []).map((i) => i.type).join(",")})`;
+      if (f.type === "constructor" || f.type === "fallback" || seen.has(key)) continue;
+      seen.add(key);
+      out.push(f);
+    }
+  }
+  return out;
+}
+
 export function attach(dep: Deployment, runner: Wallet | JsonRpcProvider): Protocol {
   return {
     token: new Contract(dep.token, loadArtifact("StakeToken").abi as never, runner),
     stake: new Contract(dep.stakeManager, loadArtifact("StakeManager").abi as never, runner),
-    coord: new Contract(dep.coordinator, loadArtifact("TrainingCoordinator").abi as never, runner),
+    coord: new Contract(dep.coordinator, coordinatorAbi() as never, runner),
   };
 }
 
-/** Every custom error of the three contracts, for decoding reverts. */
+/** Every custom error of the contracts, for decoding reverts. */
 const errors = new Interface(
-  (["StakeToken", "StakeManager", "TrainingCoordinator"] as const).flatMap((n) =>
-    (loadArtifactSafe(n)?.abi ?? []).filter((f) => (f as { type: string }).type === "error"),
+  coordinatorAbi(
+    (["StakeToken", "StakeManager", "TrainingCoordinator", "CoordinatorExtension"] as const).flatMap((n) => {
+      const a = loadArtifactSafe(n);
+      return a ? [{ abi: a.abi.filter((f) => (f as { type: string }).type === "error") }] : [];
+    }),
   ) as never,
 );
 
-function loadArtifactSafe(n: "StakeToken" | "StakeManager" | "TrainingCoordinator") {
+function loadArtifactSafe(n: ContractName) {
   try {
     return loadArtifact(n);
   } catch {
@@ -194,8 +223,13 @@ export async function revealedUpdates(coord: Contract, jobId: bigint, round: big
     .sort((a, b) => a.index - b.index);
 }
 
-export async function deployProtocol(deployer: Wallet, opts: { unbondingPeriod: number }): Promise<Deployment> {
-  const deploy = async (name: "StakeToken" | "StakeManager" | "TrainingCoordinator", args: unknown[]) => {
+/**
+ * Deploys token, stake manager and coordinator, and makes the coordinator the stake manager's only
+ * locker and slasher (set once; no key can change it). `guardian` (default: the deployer) may pause the
+ * coordinator for a bounded time; the zero address disables pausing.
+ */
+export async function deployProtocol(deployer: Wallet, opts: { unbondingPeriod: number; guardian?: string }): Promise<Deployment> {
+  const deploy = async (name: ContractName, args: unknown[]) => {
     const a = loadArtifact(name);
     const tx = await new ContractFactory(a.abi as never, a.bytecode, deployer).getDeployTransaction(...args);
     const receipt = await sendRequest(deployer, tx, `deploy ${name}`);
@@ -203,11 +237,11 @@ export async function deployProtocol(deployer: Wallet, opts: { unbondingPeriod: 
     return receipt.contractAddress;
   };
   const token = await deploy("StakeToken", ["Fedstake", "FST", deployer.address]);
-  const stakeManager = await deploy("StakeManager", [token, opts.unbondingPeriod, deployer.address]);
-  const coordinator = await deploy("TrainingCoordinator", [token, stakeManager, deployer.address]);
+  const stakeManager = await deploy("StakeManager", [token, opts.unbondingPeriod]);
+  const coordinator = await deploy("TrainingCoordinator", [stakeManager, opts.guardian ?? deployer.address]);
   const dep: Deployment = { chainId: Number((await deployer.provider!.getNetwork()).chainId), token, stakeManager, coordinator };
   const { stake } = attach(dep, deployer);
-  await sendTx(deployer, stake, "grantRole", [await stake.getFunction("SLASHER_ROLE")(), coordinator]);
+  await sendTx(deployer, stake, "setCoordinator", [coordinator]);
   return dep;
 }
 

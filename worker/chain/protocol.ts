@@ -16,16 +16,18 @@ export const Phase = {
   AttestExpired: 7,
   Completed: 8,
   Cancelled: 9,
+  Expired: 10,
 } as const;
 export type PhaseName = keyof typeof Phase;
 export const phaseName = (p: number | bigint): PhaseName =>
   (Object.keys(Phase) as PhaseName[]).find((k) => Phase[k] === Number(p)) ?? ("?" as PhaseName);
 
-export const Outcome = { Pending: 0, NoQuorum: 1, Voided: 2, Quorum: 3 } as const;
+export const Outcome = { Pending: 0, NoQuorum: 1, Voided: 2, Quorum: 3, NoUpdates: 4 } as const;
 /** How the CLI, the demo's report and the e2e tests name a round's outcome. */
-export const outcomeName = (o: number | bigint): string => ["pending", "no quorum", "voided", "decided"][Number(o)] ?? `outcome ${o}`;
-export const JobStatus = { None: 0, Active: 1, Completed: 2, Cancelled: 3 } as const;
-export const SlashReason = { RejectedUpdate: 0, MissedUpdateReveal: 1, MissedVoteReveal: 2 } as const;
+export const outcomeName = (o: number | bigint): string =>
+  ["pending", "no quorum", "voided", "decided", "no updates"][Number(o)] ?? `outcome ${o}`;
+export const JobStatus = { None: 0, Active: 1, Completed: 2, Cancelled: 3, Expired: 4 } as const;
+export const SlashReason = { RejectedUpdate: 0, MissedUpdateReveal: 1, MissedVoteReveal: 2, Absence: 3 } as const;
 
 /** Multicodec codes of the CIDs the protocol stores (digest + codec). */
 export const Codec = { raw: 0x55, dagPb: 0x70 } as const;
@@ -44,17 +46,29 @@ export interface JobParams {
   voteCommitPeriod: number;
   voteRevealPeriod: number;
   attestPeriod: number;
+  /** Seconds after vote reveal within which finalize and every decided slash must happen. */
+  slashWindow: number;
   maxUpdates: number;
+  /** The largest sample count a worker may declare (reveal refuses more). */
+  maxSamplesPerUpdate: bigint;
   maxValidators: number;
   quorumBps: number;
   acceptBps: number;
   attestBps: number;
   rejectSlashBps: number;
   validatorShareBps: number;
+  /** Share of its round weight slashed from a validator that hid its committed vote. */
+  missedVoteSlashBps: number;
+  /** A member revealing no vote in this many rounds in a row is evicted (and its bond slashed). */
+  maxMissedRounds: number;
+  /** The job expires after this many undecided rounds in a row. */
+  maxIdleRounds: number;
   minWorkerStake: bigint;
   minValidatorStake: bigint;
   rejectSlashAmount: bigint;
   missedRevealSlashAmount: bigint;
+  /** Held from each committee member's stake while it sits; slashed when it is evicted. */
+  absenceSlashAmount: bigint;
 }
 
 const ONE = 10n ** 18n;
@@ -74,17 +88,23 @@ export function defaultJobParams(overrides: Partial<JobParams> = {}): JobParams 
     voteCommitPeriod: 300,
     voteRevealPeriod: 300,
     attestPeriod: 600,
+    slashWindow: 3600,
     maxUpdates: 64,
+    maxSamplesPerUpdate: 1_000_000n,
     maxValidators: 32,
     quorumBps: 5000,
     acceptBps: 5000,
     attestBps: 6600,
     rejectSlashBps: 6600,
     validatorShareBps: 2000,
+    missedVoteSlashBps: 1000,
+    maxMissedRounds: 3,
+    maxIdleRounds: 6,
     minWorkerStake: 10n * ONE,
     minValidatorStake: 100n * ONE,
     rejectSlashAmount: 5n * ONE,
     missedRevealSlashAmount: 2n * ONE,
+    absenceSlashAmount: 10n * ONE,
     ...overrides,
   };
 }

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IStakeManager} from "../interfaces/IStakeManager.sol";
+import {Bitmap256} from "../libraries/Bitmap256.sol";
+import {Committee} from "../libraries/Committee.sol";
+import {CoordinatorBase} from "./CoordinatorBase.sol";
+
+/// @title CoordinatorExtension
+/// @notice The training coordinator's committee seats (join, leave, displace), round settlement (slashes,
+/// claims, lock releases), sponsor refunds and views. It runs only by delegatecall from the
+/// `TrainingCoordinator` that deployed it, over that contract's storage; called directly, it refuses.
+contract CoordinatorExtension is CoordinatorBase {
+    using SafeERC20 for IERC20;
+    using Bitmap256 for uint256;
+    using Committee for Committee.Seats;
+
+    address private immutable _self;
+
+    error NotDelegated();
+
+    /// @dev Entry points that change state run in the coordinator's context only, never over this
+    /// contract's own (empty) storage.
+    modifier onlyDelegated() {
+        if (address(this) == _self) revert NotDelegated();
+        _;
+    }
+
+    constructor(IStakeManager stakeManager_, address guardian_) CoordinatorBase(stakeManager_, guardian_) {
+        _self = address(this);
+    }
+
+    /// @notice Creates a job and escrows `rewardPerRound × numRounds` from the caller (approve first).
+    /// Round 1 opens at `startTime` on the initial model; validators must join the committee before it.
+    function createJob(JobParams calldata p) external onlyDelegated whenNotPaused nonReentrant returns (uint256 jobId) {
+        _validate(p);
+        uint256 escrow = uint256(p.rewardPerRound) * p.numRounds;
+        jobId = ++jobCount;
+        _storeConfig(_config[jobId], p);
+        rewardPool[jobId] = escrow;
+        JobState memory s;
+        s.status = JobStatus.Active;
+        emit JobCreated(jobId, msg.sender, p);
+        _openRound(jobId, s, p.startTime, p.initialModelDigest, p.initialModelCodec);
+        // Measured, so that a fee-on-transfer token cannot leave the pool short of what it promises.
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), escrow);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != escrow) revert UnsupportedToken(received, escrow);
+    }
+
+    /// @dev Field by field (a 26-field struct literal is too deep for the stack), grouped by slot.
+    function _storeConfig(JobConfig storage c, JobParams calldata p) private {
+        c.commitPeriod = p.commitPeriod;
+        c.revealPeriod = p.revealPeriod;
+        c.voteCommitPeriod = p.voteCommitPeriod;
+        c.voteRevealPeriod = p.voteRevealPeriod;
+        c.slashWindow = p.slashWindow;
+        c.maxUpdates = p.maxUpdates;
+        c.maxSamplesPerUpdate = p.maxSamplesPerUpdate;
+        c.missedVoteSlashBps = p.missedVoteSlashBps;
+        c.attestPeriod = p.attestPeriod;
+        c.maxValidators = p.maxValidators;
+        c.quorumBps = p.quorumBps;
+        c.acceptBps = p.acceptBps;
+        c.attestBps = p.attestBps;
+        c.rejectSlashBps = p.rejectSlashBps;
+        c.validatorShareBps = p.validatorShareBps;
+        c.minValidatorStake = p.minValidatorStake;
+        c.numRounds = p.numRounds;
+        c.sponsor = msg.sender;
+        c.rewardPerRound = p.rewardPerRound;
+        c.minWorkerStake = p.minWorkerStake;
+        c.workerLock = p.rejectSlashAmount > p.missedRevealSlashAmount ? p.rejectSlashAmount : p.missedRevealSlashAmount;
+        c.maxMissedRounds = p.maxMissedRounds;
+        c.maxIdleRounds = p.maxIdleRounds;
+        c.rejectSlashAmount = p.rejectSlashAmount;
+        c.missedRevealSlashAmount = p.missedRevealSlashAmount;
+        c.absenceSlashAmount = p.absenceSlashAmount;
+    }
+
+    function _validate(JobParams calldata p) private view {
+        if (p.initialModelDigest == 0) revert InvalidParams("initialModelDigest");
+        // Strictly in the future: validators must be able to join before round 1 reads their stake.
+        if (p.startTime <= block.timestamp) revert InvalidParams("startTime");
+        if (p.numRounds == 0) revert InvalidParams("numRounds");
+        if (uint256(p.rewardPerRound) * p.numRounds > type(uint96).max) revert InvalidParams("rewardPerRound");
+        if (p.commitPeriod == 0 || p.revealPeriod == 0 || p.voteCommitPeriod == 0 || p.voteRevealPeriod == 0) {
+            revert InvalidParams("period");
+        }
+        if (p.attestPeriod == 0) revert InvalidParams("attestPeriod");
+        if (p.slashWindow == 0) revert InvalidParams("slashWindow");
+        // Stake read at round start must still be in the stake manager (active or unbonding) until the
+        // round's last slash and attestation: no round outlasts the unbonding period.
+        uint256 roundSpan = uint256(p.commitPeriod) + p.revealPeriod + p.voteCommitPeriod + p.voteRevealPeriod
+            + p.slashWindow + p.attestPeriod;
+        if (roundSpan >= stakeManager.unbondingPeriod()) revert InvalidParams("roundLongerThanUnbonding");
+        if (p.maxUpdates == 0 || p.maxUpdates > MAX_BITMAP_UPDATES) revert InvalidParams("maxUpdates");
+        if (p.maxSamplesPerUpdate == 0) revert InvalidParams("maxSamplesPerUpdate");
+        if (p.maxValidators == 0 || p.maxValidators > MAX_COMMITTEE) revert InvalidParams("maxValidators");
+        if (p.quorumBps < MIN_QUORUM_BPS || p.quorumBps > BPS) revert InvalidParams("quorumBps");
+        if (p.acceptBps == 0 || p.acceptBps > BPS) revert InvalidParams("acceptBps");
+        // A strict majority of the revealed stake decides the model, so two CIDs cannot both win.
+        if (p.attestBps <= BPS / 2 || p.attestBps > BPS) revert InvalidParams("attestBps");
+        // "Rejected by a supermajority" must imply "not accepted".
+        if (p.rejectSlashBps == 0 || p.rejectSlashBps > BPS || uint256(p.rejectSlashBps) + p.acceptBps <= BPS) {
+            revert InvalidParams("rejectSlashBps");
+        }
+        if (p.validatorShareBps > BPS) revert InvalidParams("validatorShareBps");
+        if (p.missedVoteSlashBps == 0 || p.missedVoteSlashBps > BPS) revert InvalidParams("missedVoteSlashBps");
+        // Absent members must be evicted before the job gives up on its committee.
+        if (p.maxMissedRounds == 0) revert InvalidParams("maxMissedRounds");
+        if (p.maxIdleRounds <= p.maxMissedRounds) revert InvalidParams("maxIdleRounds");
+        if (p.minWorkerStake == 0) revert InvalidParams("minWorkerStake");
+        if (p.minValidatorStake == 0) revert InvalidParams("minValidatorStake");
+        if (p.missedRevealSlashAmount == 0) revert InvalidParams("missedRevealSlashAmount");
+        if (p.absenceSlashAmount == 0) revert InvalidParams("absenceSlashAmount");
+        // Filling every slot of a round with rejected updates must cost at least the round's worker reward.
+        uint256 workerReward = uint256(p.rewardPerRound) - (uint256(p.rewardPerRound) * p.validatorShareBps) / BPS;
+        if (uint256(p.rejectSlashAmount) * p.maxUpdates < workerReward) revert InvalidParams("rejectSlashAmount");
+    }
+
+    /// @notice The sponsor stops a job whose current round has no commitment yet (e.g. no workers came).
+    function cancelJob(uint256 jobId) external onlyDelegated {
+        JobState memory s = _loadState(jobId);
+        if (msg.sender != _config[jobId].sponsor) revert NotSponsor(jobId);
+        if (s.status != JobStatus.Active) revert JobNotActive(jobId);
+        if (s.commitCount != 0 || s.finalized) revert JobHasCommitments(jobId);
+        Phase ph = _phase(jobId, s);
+        if (ph != Phase.NotStarted && ph != Phase.Commit) revert WrongPhase(Phase.Commit, ph);
+        _state[jobId].status = JobStatus.Cancelled;
+        emit JobCancelled(jobId);
+    }
+
+    /// @notice The sponsor takes back what a completed, cancelled or expired job did not pay out.
+    function withdrawRemainder(uint256 jobId) external onlyDelegated nonReentrant {
+        JobState memory s = _loadState(jobId);
+        address sponsor = _config[jobId].sponsor;
+        if (msg.sender != sponsor) revert NotSponsor(jobId);
+        if (s.status == JobStatus.Active) revert JobStillActive(jobId);
+        uint256 amount = rewardPool[jobId];
+        if (amount == 0) revert NothingToClaim();
+        rewardPool[jobId] = 0;
+        emit RemainderWithdrawn(jobId, sponsor, amount);
+        token.safeTransfer(sponsor, amount);
+    }
+
+    /// @notice Joins the job's validator committee; holds `absenceSlashAmount` of the caller's free stake
+    /// (which must be at least `minValidatorStake`) until it leaves. Votes count from the first round that
+    /// opens after joining. A full committee seats a joiner whose stake exceeds its lowest member's, which
+    /// is displaced (members with a vote in the current round are not displaced before it moves on).
+    function joinCommittee(uint256 jobId) external onlyDelegated whenNotPaused {
+        JobState memory s = _loadState(jobId);
+        if (s.status != JobStatus.Active) revert JobNotActive(jobId);
+        Committee.Seats storage seats = _committee[jobId];
+        if (seats.member[msg.sender].position != 0) revert AlreadyInCommittee();
+        JobConfig storage c = _config[jobId];
+        if (seats.members.length >= c.maxValidators) _displaceLowest(jobId, s, seats, c);
+        uint256 bond = c.absenceSlashAmount;
+        seats.add(msg.sender, block.timestamp < s.roundStart ? s.round : s.round + 1);
+        if (_voteSlot[jobId][msg.sender] == 0) _voteSlot[jobId][msg.sender] = VOTE_SLOT_PRIMED;
+        emit CommitteeJoined(jobId, msg.sender);
+        stakeManager.hold(msg.sender, bond, c.minValidatorStake);
+    }
+
+    /// @notice Leaves the committee and releases its bond. Not while the caller has a vote in the job's
+    /// current round (until that round moves on). Rewards already credited stay claimable.
+    function leaveCommittee(uint256 jobId) external onlyDelegated {
+        JobState memory s = _loadState(jobId);
+        Committee.Seats storage seats = _committee[jobId];
+        Committee.Member memory m = seats.member[msg.sender];
+        if (m.position == 0) revert NotInCommittee();
+        if (s.status == JobStatus.Active && Committee.votePending(m, s.round)) revert VotePending();
+        seats.remove(msg.sender);
+        emit CommitteeLeft(jobId, msg.sender);
+        stakeManager.releaseHold(msg.sender, _config[jobId].absenceSlashAmount);
+    }
+
+    /// @dev Frees the seat of the lowest-staked member without a pending vote if the caller's stake is higher.
+    function _displaceLowest(uint256 jobId, JobState memory s, Committee.Seats storage seats, JobConfig storage c) private {
+        uint256 joinerStake = stakeManager.stakeOf(msg.sender);
+        address lowest;
+        uint256 lowestStake = type(uint256).max;
+        for (uint256 j; j < seats.members.length; ++j) {
+            address a = seats.members[j];
+            if (Committee.votePending(seats.member[a], s.round)) continue;
+            uint256 st = stakeManager.stakeOf(a);
+            if (st < lowestStake) (lowest, lowestStake) = (a, st);
+        }
+        if (lowest == address(0) || joinerStake <= lowestStake) revert CommitteeFull(c.maxValidators);
+        seats.remove(lowest);
+        emit CommitteeDisplaced(jobId, lowest, msg.sender);
+        stakeManager.releaseHold(lowest, c.absenceSlashAmount);
+    }
+
+    /// @notice Slashes the worker of update `index` of a decided round, which a supermajority rejected.
+    /// Anyone may call it before the round's slash deadline, for a bounty.
+    function slashRejectedUpdate(uint256 jobId, uint256 round, uint256 index) external onlyDelegated nonReentrant {
+        Round storage r = _rounds[jobId][round];
+        if (r.result.outcome != Outcome.Quorum) revert RoundNotDecided(round);
+        Update storage u = r.updates[index];
+        if (!r.result.slashableBitmap.isSet(index) || u.flags & UPDATE_SLASHED != 0) revert NothingToSlash();
+        JobConfig storage c = _config[jobId];
+        uint48 deadline = _slashDeadline(c, r.result.start);
+        if (block.timestamp >= deadline) revert SlashWindowOver(deadline);
+        u.flags |= UPDATE_SLASHED | UPDATE_UNLOCKED;
+        _slashLocked(jobId, round, u.worker, c.workerLock, c.rejectSlashAmount, deadline, SlashReason.RejectedUpdate);
+    }
+
+    /// @notice Slashes a worker that committed an update in `round` and did not reveal it, for a bounty.
+    /// Anyone may call it after the round's vote reveal and before its slash deadline, unless the round
+    /// overlapped a pause or all its update slots were taken (the worker could not have revealed).
+    /// (Validators that hide their vote are slashed by `finalizeRound`.)
+    function slashMissedReveal(uint256 jobId, uint256 round, address worker) external onlyDelegated nonReentrant {
+        JobState memory s = _loadState(jobId);
+        if (round == 0 || round > s.round) revert WrongRound(s.round, round);
+        JobConfig storage c = _config[jobId];
+        Round storage r = _rounds[jobId][round];
+        uint48 start = r.result.start;
+        uint256 end = _voteRevealEnd(c, start);
+        if (block.timestamp < end) revert RevealNotOver();
+        uint48 deadline = _slashDeadline(c, start);
+        if (block.timestamp >= deadline) revert SlashWindowOver(deadline);
+        _recordExpiredPause();
+        if (r.result.outcome == Outcome.Voided || _overlapsPause(start, end)) revert RoundVoided(round);
+        if (uint256(r.updateCommitment[worker]) <= STATE_MAX) revert NothingToSlash();
+        uint256 reveals = round == s.round && !s.finalized && r.result.outcome == Outcome.Pending ? s.revealCount : r.result.updateCount;
+        if (reveals >= c.maxUpdates) revert RoundWasFull(round);
+        r.updateCommitment[worker] = bytes32(MISSED_SLASHED);
+        _slashLocked(jobId, round, worker, c.workerLock, c.missedRevealSlashAmount, deadline, SlashReason.MissedUpdateReveal);
+    }
+
+    /// @notice Releases the stake lock of update `index` of a decided round that is not (or no longer)
+    /// slashable. Anyone may call it; workers' daemons do, so that their stake is free for the next round.
+    function releaseUpdateLock(uint256 jobId, uint256 round, uint256 index) external onlyDelegated {
+        Round storage r = _rounds[jobId][round];
+        if (r.result.outcome == Outcome.Pending) revert RoundNotDecided(round);
+        if (index >= r.result.updateCount) revert NothingToClaim();
+        Update storage u = r.updates[index];
+        if (u.flags & UPDATE_UNLOCKED != 0) revert NothingToClaim();
+        JobConfig storage c = _config[jobId];
+        uint48 deadline = _slashDeadline(c, r.result.start);
+        if (r.result.slashableBitmap.isSet(index) && block.timestamp < deadline) revert SlashPending(index);
+        u.flags |= UPDATE_UNLOCKED;
+        emit UpdateLockReleased(jobId, round, index, u.worker);
+        stakeManager.unlock(u.worker, c.workerLock, deadline);
+    }
+
+    /// @notice Pays the worker of accepted update `index` of a decided round its share, and releases the
+    /// update's stake lock.
+    function claimUpdateReward(uint256 jobId, uint256 round, uint256 index) external onlyDelegated nonReentrant {
+        Round storage r = _rounds[jobId][round];
+        if (r.result.outcome != Outcome.Quorum) revert RoundNotDecided(round);
+        if (!r.result.acceptedBitmap.isSet(index)) revert NotAccepted(index);
+        Update storage u = r.updates[index];
+        if (u.worker != msg.sender) revert NotYourUpdate(index);
+        uint8 flags = u.flags;
+        if (flags & UPDATE_CLAIMED != 0) revert AlreadyClaimed();
+        uint256 amount = r.result.workerRewardEach;
+        if (amount == 0) revert NothingToClaim();
+        u.flags = flags | UPDATE_CLAIMED | UPDATE_UNLOCKED;
+        if (flags & UPDATE_UNLOCKED == 0) {
+            JobConfig storage c = _config[jobId];
+            emit UpdateLockReleased(jobId, round, index, msg.sender);
+            stakeManager.unlock(msg.sender, c.workerLock, _slashDeadline(c, r.result.start));
+        }
+        _pay(jobId, round, amount);
+    }
+
+    /// @notice Pays a validator everything credited to it in this job. Finalize credits each revealed voter
+    /// its share of the round's validator pool, by round-start stake × decisions agreeing with the outcome.
+    /// The RewardClaimed event carries round 0 for these accrued payments.
+    function claimVoteReward(uint256 jobId) external onlyDelegated nonReentrant {
+        Committee.Member storage m = _committee[jobId].member[msg.sender];
+        uint256 amount = m.owed;
+        if (amount == 0) revert NothingToClaim();
+        m.owed = 0;
+        _pay(jobId, 0, amount);
+    }
+
+    /// @notice A job's parameters (as created; the CIDs are in its JobCreated event and round 1).
+    function jobConfig(uint256 jobId) external view returns (JobConfig memory) {
+        _loadState(jobId);
+        return _config[jobId];
+    }
+
+    /// @notice A job's live state.
+    function jobState(uint256 jobId) external view returns (JobState memory) {
+        return _loadState(jobId);
+    }
+
+    /// @notice The job's validator committee.
+    function committeeOf(uint256 jobId) external view returns (address[] memory) {
+        return _committee[jobId].members;
+    }
+
+    /// @notice A round's base model, timing and (once decided) result.
+    function roundResult(uint256 jobId, uint256 round) external view returns (RoundResult memory) {
+        return _rounds[jobId][round].result;
+    }
+
+    /// @notice The update revealed `index`-th in a round.
+    function updateAt(uint256 jobId, uint256 round, uint256 index) external view returns (Update memory) {
+        return _rounds[jobId][round].updates[index];
+    }
+
+    /// @notice A worker's commitment slot: 0 none, the commitment while unrevealed, else a small state.
+    function updateCommitmentOf(uint256 jobId, uint256 round, address worker) external view returns (bytes32) {
+        return _rounds[jobId][round].updateCommitment[worker];
+    }
+
+    /// @notice A validator's committee record: eligibility, seat, last committed/revealed/attested round, rewards owed.
+    function memberOf(uint256 jobId, address validator) external view returns (Committee.Member memory) {
+        return _committee[jobId].member[validator];
+    }
+
+    /// @notice A validator's vote slot: its commitment after commitVote, its accept bitmap after revealVote.
+    /// Earlier rounds' bitmaps are in the VoteRevealed events.
+    function voteSlotOf(uint256 jobId, address validator) external view returns (bytes32) {
+        return _voteSlot[jobId][validator];
+    }
+
+    /// @notice Stake attesting a model CID in a round.
+    function attestedStakeOf(uint256 jobId, uint256 round, bytes32 digest, uint16 codec) external view returns (uint256) {
+        return _rounds[jobId][round].attestedStake[keccak256(abi.encode(digest, codec))];
+    }
+
+    /// @notice Whether an update with this digest was ever revealed in the job.
+    function digestRevealed(uint256 jobId, bytes32 digest) external view returns (bool) {
+        return _revealedDigest[jobId][digest];
+    }
+
+    /// @notice The time after which a round's slashes can no longer be executed (and its locks expire).
+    function slashDeadlineOf(uint256 jobId, uint256 round) external view returns (uint48) {
+        return _slashDeadline(_config[jobId], _rounds[jobId][round].result.start);
+    }
+
+    function _pay(uint256 jobId, uint256 round, uint256 amount) private {
+        totalOwed -= amount;
+        emit RewardClaimed(jobId, round, msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
+    }
+}
