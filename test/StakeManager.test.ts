@@ -71,7 +71,7 @@ describe("StakeManager", function () {
     await as(stake, a).stake(10n * ONE);
     await expect(as(stake, a).requestUnstake(0n)).to.be.revertedWithCustomError(stake, "ZeroAmount");
     await expect(as(stake, a).requestUnstake(11n * ONE))
-      .to.be.revertedWithCustomError(stake, "InsufficientStake")
+      .to.be.revertedWithCustomError(stake, "InsufficientFreeStake")
       .withArgs(10n * ONE, 11n * ONE);
     await expect(as(stake, a).withdraw()).to.be.revertedWithCustomError(stake, "NothingToWithdraw");
     await expect(as(stake, a).requestUnstake(4n * ONE)).to.emit(stake, "UnstakeRequested");
@@ -99,30 +99,106 @@ describe("StakeManager", function () {
     expect(release).to.equal(BigInt(await networkHelpers.time.latest()) + BigInt(UNBONDING));
   });
 
-  it("slashes only through SLASHER_ROLE: active stake first, then unbonding, capped at what exists", async function () {
-    const { stake, token, workers, admin } = await networkHelpers.loadFixture(fixture);
-    const [a, slasher] = workers;
+  /** A stake manager whose coordinator is a plain account, to drive locks and slashes directly. */
+  async function standalone() {
+    const [deployer, coordinator, a, b, keeper] = await ethers.getSigners();
+    const token = await ethers.deployContract("StakeToken", ["Fedstake", "FST", deployer!.address]);
+    const stake = await ethers.deployContract("StakeManager", [await token.getAddress(), UNBONDING]);
+    await stake.setCoordinator(coordinator!.address);
+    for (const s of [a!, b!]) {
+      await token.mint(s.address, 100n * ONE);
+      await (token.connect(s) as typeof token).approve(await stake.getAddress(), 100n * ONE);
+    }
+    return { token, stake: stake as unknown as Contract, coordinator: coordinator!, a: a!, b: b!, keeper: keeper! };
+  }
+
+  it("only the coordinator locks, releases and slashes", async function () {
+    const { stake, a } = await networkHelpers.loadFixture(standalone);
+    const until = BigInt(await networkHelpers.time.latest()) + 100n;
+    for (const call of [
+      () => as(stake, a).lock(a.address, 1n, until, 0n),
+      () => as(stake, a).unlock(a.address, 1n, until),
+      () => as(stake, a).hold(a.address, 1n, 0n),
+      () => as(stake, a).releaseHold(a.address, 1n),
+      () => as(stake, a).slashLocked(a.address, 1n, 1n, until, a.address),
+      () => as(stake, a).slashHeld(a.address, 1n, a.address),
+    ]) {
+      await expect(call()).to.be.revertedWithCustomError(stake, "NotCoordinator").withArgs(a.address);
+    }
+    await expect(stake.setCoordinator(a.address)).to.be.revertedWithCustomError(stake, "CoordinatorAlreadySet");
+  });
+
+  it("locks free stake only, merges timed locks to the latest expiry, and releases early only before a lock's own expiry", async function () {
+    const { stake, coordinator, a } = await networkHelpers.loadFixture(standalone);
+    const c = as(stake, coordinator);
     await as(stake, a).stake(10n * ONE);
-    await as(stake, a).requestUnstake(6n * ONE); // 4 active, 6 unbonding
-    await expect(as(stake, slasher).slash(a.address, 1n)).to.be.revertedWithCustomError(
-      stake,
-      "AccessControlUnauthorizedAccount",
-    );
-    await as(stake, admin).grantRole(await stake.SLASHER_ROLE(), slasher.address);
-    const before = await token.balanceOf(slasher.address);
-    await expect(as(stake, slasher).slash(a.address, 7n * ONE))
+    const now = BigInt(await networkHelpers.time.latest());
+    await expect(c.lock(a.address, 1n, now, 0n)).to.be.revertedWithCustomError(stake, "LockExpiryInPast");
+    await expect(c.lock(a.address, 11n * ONE, now + 100n, 0n))
+      .to.be.revertedWithCustomError(stake, "InsufficientFreeStake")
+      .withArgs(10n * ONE, 11n * ONE);
+    // minFree: the minimum stake a commitment needs free, even when its lock is smaller.
+    await expect(c.lock(a.address, ONE, now + 100n, 11n * ONE))
+      .to.be.revertedWithCustomError(stake, "InsufficientFreeStake")
+      .withArgs(10n * ONE, 11n * ONE);
+    await expect(c.lock(a.address, 3n * ONE, now + 100n, 0n)).to.emit(stake, "StakeLocked").withArgs(a.address, 3n * ONE, now + 100n);
+    await c.lock(a.address, 2n * ONE, now + 50n, 0n);
+    expect(await stake.locksOf(a.address)).to.deep.equal([0n, 5n * ONE, now + 100n]);
+    await c.hold(a.address, 4n * ONE, 0n);
+    expect(await stake.freeStakeOf(a.address)).to.equal(ONE);
+    await expect(as(stake, a).requestUnstake(2n * ONE)).to.be.revertedWithCustomError(stake, "InsufficientFreeStake");
+    // The 50-second lock's release before its expiry applies…
+    await expect(c.unlock(a.address, 2n * ONE, now + 50n)).to.emit(stake, "StakeUnlocked").withArgs(a.address, 2n * ONE, now + 50n);
+    expect((await stake.locksOf(a.address))[1]).to.equal(3n * ONE);
+    // …after it, it is a no-op (the merged amount may belong to newer locks).
+    await networkHelpers.time.increaseTo(now + 60n);
+    await c.unlock(a.address, 3n * ONE, now + 50n);
+    expect((await stake.locksOf(a.address))[1]).to.equal(3n * ONE);
+    // Every merged lock expired: the timed lock is gone without a transaction, and a new one starts afresh.
+    await networkHelpers.time.increaseTo(now + 100n);
+    expect(await stake.locksOf(a.address)).to.deep.equal([4n * ONE, 0n, 0n]);
+    await c.lock(a.address, ONE, now + 500n, 0n);
+    expect(await stake.locksOf(a.address)).to.deep.equal([4n * ONE, ONE, now + 500n]);
+    await c.releaseHold(a.address, 4n * ONE);
+    expect(await stake.freeStakeOf(a.address)).to.equal(9n * ONE);
+  });
+
+  it("slashes active stake first, then unbonding, capped at what exists; burns it less the executor's 5 % bounty", async function () {
+    const { stake, token, coordinator, a, keeper } = await networkHelpers.loadFixture(standalone);
+    const c = as(stake, coordinator);
+    await as(stake, a).stake(10n * ONE);
+    const until = BigInt(await networkHelpers.time.latest()) + 1000n;
+    await c.lock(a.address, 4n * ONE, until, 0n);
+    await as(stake, a).requestUnstake(6n * ONE); // 4 active (locked), 6 unbonding
+    const burn = await stake.BURN_ADDRESS();
+    await expect(c.slashLocked(a.address, 4n * ONE, 7n * ONE, until, keeper.address))
       .to.emit(stake, "Slashed")
-      .withArgs(a.address, slasher.address, 7n * ONE, 7n * ONE);
+      .withArgs(a.address, 7n * ONE, 7n * ONE, keeper.address, (7n * ONE * 5n) / 100n);
     expect(await stake.stakeOf(a.address)).to.equal(0n);
+    expect(await stake.locksOf(a.address)).to.deep.equal([0n, 0n, until]);
     expect((await stake.unbondingOf(a.address))[0]).to.equal(3n * ONE);
     expect(await stake.totalUnbonding()).to.equal(3n * ONE);
-    await expect(as(stake, slasher).slash(a.address, 100n * ONE))
+    expect(await token.balanceOf(burn)).to.equal((7n * ONE * 95n) / 100n);
+    expect(await token.balanceOf(keeper.address)).to.equal((7n * ONE * 5n) / 100n);
+    await expect(c.slashLocked(a.address, 0n, 100n * ONE, until, ethers.ZeroAddress))
       .to.emit(stake, "Slashed")
-      .withArgs(a.address, slasher.address, 100n * ONE, 3n * ONE);
-    expect(await token.balanceOf(slasher.address)).to.equal(before + 10n * ONE);
+      .withArgs(a.address, 100n * ONE, 3n * ONE, ethers.ZeroAddress, 0n);
+    expect(await token.balanceOf(burn)).to.equal((7n * ONE * 95n) / 100n + 3n * ONE);
     // Nothing left: slashing takes nothing and moves no tokens.
-    await expect(as(stake, slasher).slash(a.address, 1n)).to.emit(stake, "Slashed").withArgs(a.address, slasher.address, 1n, 0n);
+    await expect(c.slashHeld(a.address, 1n, keeper.address)).to.emit(stake, "Slashed").withArgs(a.address, 1n, 0n, keeper.address, 0n);
     expect(await stake.totalStake()).to.equal(0n);
+    expect(await token.balanceOf(await stake.getAddress())).to.equal(0n);
+  });
+
+  it("refuses a fee-on-transfer token instead of crediting stake it did not receive", async function () {
+    const [deployer] = await ethers.getSigners();
+    const fee = await ethers.deployContract("FeeOnTransferToken");
+    const stake = await ethers.deployContract("StakeManager", [await fee.getAddress(), UNBONDING]);
+    await fee.mint(deployer!.address, 100n * ONE);
+    await fee.approve(await stake.getAddress(), 100n * ONE);
+    await expect(stake.stake(100n * ONE))
+      .to.be.revertedWithCustomError(stake, "UnsupportedToken")
+      .withArgs(99n * ONE, 100n * ONE);
   });
 
   it("publishes endpoints, bounded in length", async function () {

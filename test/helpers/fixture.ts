@@ -31,6 +31,8 @@ export async function deployProtocol(
     validatorStake?: bigint;
     /** Defaults to the network's configured accounts. */
     signers?: HardhatEthersSigner[];
+    /** The stake manager's unbonding period in seconds (default UNBONDING, 7 days). */
+    unbonding?: number;
   } = {},
 ): Promise<Protocol> {
   const signers = opts.signers ?? (await ethers.getSigners());
@@ -41,7 +43,7 @@ export async function deployProtocol(
   const validators = signers.slice(2 + nW, 2 + nW + nV);
   const others = signers.slice(2 + nW + nV);
   const token = (await ethers.deployContract("StakeToken", ["Fedstake", "FST", admin.address], admin)) as unknown as Contract;
-  const stake = (await ethers.deployContract("StakeManager", [await token.getAddress(), UNBONDING], admin)) as unknown as Contract;
+  const stake = (await ethers.deployContract("StakeManager", [await token.getAddress(), opts.unbonding ?? UNBONDING], admin)) as unknown as Contract;
   const deployed = await ethers.deployContract("TrainingCoordinator", [await stake.getAddress(), admin.address], admin);
   // The coordinator delegates what it does not implement to its extension: talk to it through both ABIs.
   const coord = new Contract(await deployed.getAddress(), coordinatorAbi() as never, admin);
