@@ -231,6 +231,27 @@ contract TrainingCoordinator is CoordinatorBase {
         _advance(jobId, s, res.baseDigest, res.baseCodec);
     }
 
+    /// @notice Pays the worker of accepted update `index` of a decided round its share, and releases the
+    /// update's stake lock.
+    function claimUpdateReward(uint256 jobId, uint256 round, uint256 index) external nonReentrant {
+        Round storage r = _rounds[jobId][round];
+        if (r.result.outcome != Outcome.Quorum) revert RoundNotDecided(round);
+        if (!r.result.acceptedBitmap.isSet(index)) revert NotAccepted(index);
+        Update storage u = r.updates[index];
+        if (u.worker != msg.sender) revert NotYourUpdate(index);
+        uint8 flags = u.flags;
+        if (flags & UPDATE_CLAIMED != 0) revert AlreadyClaimed();
+        uint256 amount = r.result.workerRewardEach;
+        if (amount == 0) revert NothingToClaim();
+        u.flags = flags | UPDATE_CLAIMED | UPDATE_UNLOCKED;
+        if (flags & UPDATE_UNLOCKED == 0) {
+            // The stake manager's StakeUnlocked event records the release: claims stay within their gas budget.
+            JobConfig storage c = _config[jobId];
+            stakeManager.unlock(msg.sender, c.workerLock, _slashDeadline(c, r.result.start));
+        }
+        _pay(jobId, round, amount);
+    }
+
     /// @notice The commitment a worker sends for an update; reveal must reproduce it.
     function updateCommitment(
         uint256 jobId,

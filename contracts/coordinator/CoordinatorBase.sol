@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IStakeManager} from "../interfaces/IStakeManager.sol";
 import {ITrainingCoordinator} from "../interfaces/ITrainingCoordinator.sol";
@@ -15,6 +16,8 @@ import {BoundedPausable} from "../utils/BoundedPausable.sol";
 /// delegates every call it does not implement. Together they are one contract at one address; apart each
 /// stays under the 24,576-byte code size limit (EIP-170).
 abstract contract CoordinatorBase is ITrainingCoordinator, BoundedPausable, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
     uint256 internal constant BPS = 10_000;
     uint256 internal constant MAX_BITMAP_UPDATES = 256;
     uint256 internal constant MAX_COMMITTEE = 256;
@@ -67,6 +70,7 @@ abstract contract CoordinatorBase is ITrainingCoordinator, BoundedPausable, Reen
         uint96 workerLock; // max(rejectSlashAmount, missedRevealSlashAmount): locked by every commitment
         uint16 maxMissedRounds;
         uint16 maxIdleRounds;
+        uint32 slashSpan; // round start → slash deadline: the four voting phases plus slashWindow
         // slot 4
         uint96 rejectSlashAmount;
         uint96 missedRevealSlashAmount;
@@ -172,7 +176,7 @@ abstract contract CoordinatorBase is ITrainingCoordinator, BoundedPausable, Reen
 
     /// @dev Finalize and every slash of the round must happen before this; its locks expire then.
     function _slashDeadline(JobConfig storage c, uint48 start) internal view returns (uint48) {
-        return uint48(_voteRevealEnd(c, start) + c.slashWindow);
+        return start + c.slashSpan;
     }
 
     function _slashLocked(
@@ -207,5 +211,11 @@ abstract contract CoordinatorBase is ITrainingCoordinator, BoundedPausable, Reen
         res.baseCodec = codec;
         res.start = start;
         emit RoundOpened(jobId, round, start, digest, codec);
+    }
+
+    function _pay(uint256 jobId, uint256 round, uint256 amount) internal {
+        totalOwed -= amount;
+        emit RewardClaimed(jobId, round, msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
     }
 }

@@ -76,6 +76,8 @@ contract CoordinatorExtension is CoordinatorBase {
         c.workerLock = p.rejectSlashAmount > p.missedRevealSlashAmount ? p.rejectSlashAmount : p.missedRevealSlashAmount;
         c.maxMissedRounds = p.maxMissedRounds;
         c.maxIdleRounds = p.maxIdleRounds;
+        // Fits: _validate bounds the round by the unbonding period, checked below 2^32 seconds there.
+        c.slashSpan = uint32(uint256(p.commitPeriod) + p.revealPeriod + p.voteCommitPeriod + p.voteRevealPeriod + p.slashWindow);
         c.rejectSlashAmount = p.rejectSlashAmount;
         c.missedRevealSlashAmount = p.missedRevealSlashAmount;
         c.absenceSlashAmount = p.absenceSlashAmount;
@@ -96,7 +98,9 @@ contract CoordinatorExtension is CoordinatorBase {
         // round's last slash and attestation: no round outlasts the unbonding period.
         uint256 roundSpan = uint256(p.commitPeriod) + p.revealPeriod + p.voteCommitPeriod + p.voteRevealPeriod
             + p.slashWindow + p.attestPeriod;
-        if (roundSpan >= stakeManager.unbondingPeriod()) revert InvalidParams("roundLongerThanUnbonding");
+        if (roundSpan >= stakeManager.unbondingPeriod() || roundSpan > type(uint32).max) {
+            revert InvalidParams("roundLongerThanUnbonding");
+        }
         if (p.maxUpdates == 0 || p.maxUpdates > MAX_BITMAP_UPDATES) revert InvalidParams("maxUpdates");
         if (p.maxSamplesPerUpdate == 0) revert InvalidParams("maxSamplesPerUpdate");
         if (p.maxValidators == 0 || p.maxValidators > MAX_COMMITTEE) revert InvalidParams("maxValidators");
@@ -248,27 +252,6 @@ contract CoordinatorExtension is CoordinatorBase {
         stakeManager.unlock(u.worker, c.workerLock, deadline);
     }
 
-    /// @notice Pays the worker of accepted update `index` of a decided round its share, and releases the
-    /// update's stake lock.
-    function claimUpdateReward(uint256 jobId, uint256 round, uint256 index) external onlyDelegated nonReentrant {
-        Round storage r = _rounds[jobId][round];
-        if (r.result.outcome != Outcome.Quorum) revert RoundNotDecided(round);
-        if (!r.result.acceptedBitmap.isSet(index)) revert NotAccepted(index);
-        Update storage u = r.updates[index];
-        if (u.worker != msg.sender) revert NotYourUpdate(index);
-        uint8 flags = u.flags;
-        if (flags & UPDATE_CLAIMED != 0) revert AlreadyClaimed();
-        uint256 amount = r.result.workerRewardEach;
-        if (amount == 0) revert NothingToClaim();
-        u.flags = flags | UPDATE_CLAIMED | UPDATE_UNLOCKED;
-        if (flags & UPDATE_UNLOCKED == 0) {
-            JobConfig storage c = _config[jobId];
-            emit UpdateLockReleased(jobId, round, index, msg.sender);
-            stakeManager.unlock(msg.sender, c.workerLock, _slashDeadline(c, r.result.start));
-        }
-        _pay(jobId, round, amount);
-    }
-
     /// @notice Pays a validator everything credited to it in this job. Finalize credits each revealed voter
     /// its share of the round's validator pool, by round-start stake × decisions agreeing with the outcome.
     /// The RewardClaimed event carries round 0 for these accrued payments.
@@ -337,9 +320,4 @@ contract CoordinatorExtension is CoordinatorBase {
         return _slashDeadline(_config[jobId], _rounds[jobId][round].result.start);
     }
 
-    function _pay(uint256 jobId, uint256 round, uint256 amount) private {
-        totalOwed -= amount;
-        emit RewardClaimed(jobId, round, msg.sender, amount);
-        token.safeTransfer(msg.sender, amount);
-    }
 }
