@@ -13,7 +13,17 @@ export interface Contribution {
 }
 
 export type AggregationPolicy =
-  | { kind: "fedavg"; /** weight cap per update: wᵢ = min(numSamplesᵢ, cap) */ sampleCap?: number }
+  | {
+      kind: "fedavg";
+      /** weight cap per update: wᵢ = min(numSamplesᵢ, cap) */
+      sampleCap?: number;
+      /**
+       * A second cap, relative to the round: wᵢ ≤ medianMultiple × the median declared count of the
+       * accepted updates (default 2). Sample counts are self-reported, so without it one worker that
+       * claims a huge count holds the model wherever its update points.
+       */
+      medianMultiple?: number;
+    }
   | { kind: "median" }
   | { kind: "trimmed_mean"; /** fraction trimmed from each end, per coordinate (0 ≤ f < 0.5) */ trim: number };
 
@@ -48,11 +58,19 @@ function combine(base: Tensor[], updates: Contribution[], f: (values: Float64Arr
 
 const sorted = (v: Float64Array) => Float64Array.from(v).sort();
 
+/** FedAvg's default cap on one update's weight, as a multiple of the round's median declared count. */
+export const DEFAULT_MEDIAN_MULTIPLE = 2;
+
 export function aggregate(policy: AggregationPolicy, base: Tensor[], updates: Contribution[]): Tensor[] {
   check(base, updates);
   switch (policy.kind) {
     case "fedavg": {
-      const cap = policy.sampleCap ?? Infinity;
+      const multiple = policy.medianMultiple ?? DEFAULT_MEDIAN_MULTIPLE;
+      if (!(multiple >= 1)) throw new AggregationError(`medianMultiple must be at least 1, got ${multiple}`);
+      const counts = sorted(Float64Array.from(updates, (c) => c.numSamples));
+      const m = counts.length >> 1;
+      const median = counts.length % 2 ? counts[m]! : (counts[m - 1]! + counts[m]!) / 2;
+      const cap = Math.min(policy.sampleCap ?? Infinity, multiple * median);
       const ws = Float64Array.from(updates, (c) => Math.min(c.numSamples, cap));
       const total = ws.reduce((a, b) => a + b, 0);
       if (!(total > 0)) throw new AggregationError("total weight is zero");

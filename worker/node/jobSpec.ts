@@ -4,7 +4,7 @@
  * CID on chain, so a worker needs only the job id; the CID check means nobody can swap it.
  *
  *   { "model": { ...ModelSpec },
- *     "aggregation": { "kind": "fedavg" } | { "kind": "median" } | { "kind": "trimmed_mean", "trim": 0.2 },
+ *     "aggregation": { "kind": "fedavg", "sampleCap"?: N, "medianMultiple"?: 2 } | { "kind": "median" } | { "kind": "trimmed_mean", "trim": 0.2 },
  *     "validation": { "maxNorm": 50, "lossTolerance": 2, "minCosineToMedian": 0 } }
  */
 import type { Contract, EventLog } from "ethers";
@@ -40,7 +40,14 @@ export function parseJobSpec(raw: unknown): JobSpec {
   let aggregation: AggregationPolicy;
   if (agg.kind === "fedavg") {
     if (agg.sampleCap !== undefined && !(finite(agg.sampleCap) && agg.sampleCap > 0)) throw new SpecError("job spec: aggregation.sampleCap must be a positive number");
-    aggregation = agg.sampleCap === undefined ? { kind: "fedavg" } : { kind: "fedavg", sampleCap: agg.sampleCap as number };
+    if (agg.medianMultiple !== undefined && !(finite(agg.medianMultiple) && agg.medianMultiple >= 1)) {
+      throw new SpecError("job spec: aggregation.medianMultiple must be a number ≥ 1");
+    }
+    aggregation = {
+      kind: "fedavg",
+      ...(agg.sampleCap === undefined ? {} : { sampleCap: agg.sampleCap as number }),
+      ...(agg.medianMultiple === undefined ? {} : { medianMultiple: agg.medianMultiple as number }),
+    };
   } else if (agg.kind === "median") {
     aggregation = { kind: "median" };
   } else if (agg.kind === "trimmed_mean") {
