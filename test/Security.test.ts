@@ -222,7 +222,7 @@ describe("Security: sybil commitments (finding 4)", function () {
     let slashed = 0n;
     for (let i = 0n; i < 4n; i++) {
       const rc = await (await p.coord.slashRejectedUpdate(jobId, 1n, i)).wait();
-      slashed += p.coord.interface.parseLog(rc!.logs.find((l) => l.address === p.coord.target)!)!.args.amount as bigint;
+      slashed += p.coord.interface.parseLog(rc!.logs.find((l: { address: string }) => l.address === p.coord.target)!)!.args.amount as bigint;
     }
     const workerReward = 100n * ONE - (100n * ONE * 2000n) / 10000n;
     expect(slashed).to.be.at.least(workerReward);
@@ -279,7 +279,7 @@ describe("Security: stake at risk (findings 5 and 6)", function () {
       [jobs[1]!, 0n],
     ] as const) {
       const rc = await (await p.coord.slashRejectedUpdate(job, 1n, index)).wait();
-      taken.push(p.coord.interface.parseLog(rc!.logs.find((l) => l.address === p.coord.target)!)!.args.amount as bigint);
+      taken.push(p.coord.interface.parseLog(rc!.logs.find((l: { address: string }) => l.address === p.coord.target)!)!.args.amount as bigint);
     }
     expect(taken).to.deep.equal([5n * ONE, 5n * ONE]); // was 5, 5 and 0
   });
