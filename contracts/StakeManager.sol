@@ -16,8 +16,9 @@ import {IStakeManager} from "./interfaces/IStakeManager.sol";
 /// @dev Active stake is checkpointed by timestamp so that a round weighs every vote by the stake held
 /// before it opened: staking after the fact buys no votes. Unbonding tokens no longer count as stake but
 /// stay slashable until withdrawn. Slashed tokens are burned (sent to BURN_ADDRESS, which works with any
-/// ERC-20), less a small bounty for whoever executed the slash: no job participant receives slashed stake
-/// by voting for it. There is no admin: the coordinator is set once by the deployer, and nothing else can
+/// ERC-20), all of them: nobody receives slashed stake, so no participant gains from a slash its own vote
+/// caused (an executor bounty would pay exactly the voters who caused the slash, if they execute it).
+/// There is no admin: the coordinator is set once by the deployer, and nothing else can
 /// move staked tokens. There is no pause here, so stakers can always leave with their free stake.
 contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -27,10 +28,6 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     uint256 public constant MAX_ENDPOINT_BYTES = 1024;
     /// @notice Where slashed tokens go: an address nobody holds a key for.
     address public constant BURN_ADDRESS = 0x000000000000000000000000000000000000dEaD;
-    /// @notice Share of a slash paid to the account that executed it, so that permissionless slashes are
-    /// executed within their window. Small enough that a slash never pays for a false vote's risk.
-    uint256 public constant SLASH_BOUNTY_BPS = 500;
-    uint256 internal constant BPS = 10_000;
 
     /// @inheritdoc IStakeManager
     IERC20 public immutable token;
@@ -152,25 +149,20 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStakeManager
-    function slashLocked(address account, uint256 lockAmount, uint256 amount, uint48 until, address beneficiary)
+    function slashLocked(address account, uint256 lockAmount, uint256 amount, uint48 until)
         external
         onlyCoordinator
         nonReentrant
         returns (uint256)
     {
-        _unlock(account, lockAmount, until);
-        return _slash(account, amount, beneficiary);
+        uint256 released = _unlock(account, lockAmount, until);
+        // Never more than the lock it consumes: every slash is backed, and none can eat another's lock.
+        return _slash(account, amount, amount < released ? amount : released);
     }
 
     /// @inheritdoc IStakeManager
-    function slashHeld(address account, uint256 amount, address beneficiary)
-        external
-        onlyCoordinator
-        nonReentrant
-        returns (uint256)
-    {
-        _releaseHold(account, amount);
-        return _slash(account, amount, beneficiary);
+    function slashHeld(address account, uint256 amount) external onlyCoordinator nonReentrant returns (uint256) {
+        return _slash(account, amount, _releaseHold(account, amount));
     }
 
     // ------------------------------------------------------------------ endpoints
@@ -252,26 +244,28 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
         if (free < required) revert InsufficientFreeStake(free, required);
     }
 
-    function _unlock(address account, uint256 amount, uint48 until) private {
+    function _unlock(address account, uint256 amount, uint48 until) private returns (uint256) {
         // Past its own expiry the lock is gone already, and the merged amount may belong to newer locks.
-        if (until <= clock() || amount == 0) return;
+        if (until <= clock() || amount == 0) return 0;
         Locks storage l = _locks[account];
         uint104 locked = l.locked;
         uint104 released = amount < locked ? uint104(amount) : locked;
         l.locked = locked - released;
         emit StakeUnlocked(account, released, until);
+        return released;
     }
 
-    function _releaseHold(address account, uint256 amount) private {
+    function _releaseHold(address account, uint256 amount) private returns (uint256) {
         Locks storage l = _locks[account];
         uint104 held = l.held;
         uint104 released = amount < held ? uint104(amount) : held;
         l.held = held - released;
         emit StakeUnlocked(account, released, 0);
+        return released;
     }
 
-    /// @dev Takes up to `amount` (active stake first, then unbonding), pays the bounty and burns the rest.
-    function _slash(address account, uint256 amount, address beneficiary) private returns (uint256 slashed) {
+    /// @dev Takes up to `amount` of the `requested` (active stake first, then unbonding) and burns it.
+    function _slash(address account, uint256 requested, uint256 amount) private returns (uint256 slashed) {
         uint208 active = _stake[account].latest();
         uint256 fromActive = amount < active ? amount : active;
         if (fromActive > 0) _push(account, active - uint208(fromActive), -int256(fromActive));
@@ -283,10 +277,8 @@ contract StakeManager is IStakeManager, ReentrancyGuardTransient {
             _totalUnbonding -= fromUnbonding;
         }
         slashed = fromActive + fromUnbonding;
-        uint256 bounty = beneficiary == address(0) ? 0 : (slashed * SLASH_BOUNTY_BPS) / BPS;
-        emit Slashed(account, amount, slashed, beneficiary, bounty);
-        if (bounty > 0) token.safeTransfer(beneficiary, bounty);
-        if (slashed > bounty) token.safeTransfer(BURN_ADDRESS, slashed - bounty);
+        emit Slashed(account, requested, slashed);
+        if (slashed > 0) token.safeTransfer(BURN_ADDRESS, slashed);
     }
 
     function _push(address account, uint208 newStake, int256 delta) private {

@@ -20,12 +20,12 @@ import {CoordinatorExtension} from "./coordinator/CoordinatorExtension.sol";
 ///   the round's slash deadline; a committee seat holds its absence bond. `_validate` refuses jobs whose
 ///   round (vote reveal + slash window + attestation) outlasts the unbonding period, so vote weight read at
 ///   round start is never backed by withdrawn tokens.
-/// - No profit from slashing: slashed stake is burned by the stake manager (less a 5 % bounty to whoever
-///   executes it); the job's pool holds escrow only.
+/// - No profit from slashing: slashed stake is burned by the stake manager, all of it; the job's pool
+///   holds escrow only.
 /// - No advantage from withholding: quorum, acceptance and slashing are measured against committed vote
-///   stake; a hidden vote is slashed in proportion to its weight (`missedVoteSlashBps`).
-/// - Liveness: a member that reveals no vote in `maxMissedRounds` rounds in a row is evicted at finalize
-///   and its bond slashed; a higher stake displaces the lowest seat of a full committee; after
+///   stake; a withheld vote is slashed in proportion to its weight (`missedVoteSlashBps`).
+/// - Liveness: a member that reveals no vote in `maxMissedRounds` rounds in a row stops counting towards
+///   quorum, and anyone may evict it and slash its bond (`evictAbsentMember`); a higher stake displaces the lowest seat of a full committee; after
 ///   `maxIdleRounds` undecided rounds in a row the job expires and the sponsor recovers the escrow;
 ///   attestation is measured against the stake that revealed, so a round with quorum can be attested.
 /// - Sybil cost: update slots are taken at reveal (unrevealed commitments lock nobody out) and filling
@@ -172,13 +172,13 @@ contract TrainingCoordinator is CoordinatorBase {
     }
 
     /// @notice Tallies the round's votes at round-start stake and decides it. Anyone may call it once the
-    /// vote reveal phase is over and before the slash deadline (later, the round is voided). Slashes hidden
-    /// votes and evicts absent members (bounties to the caller). Costs O(committee × updates), bounded.
+    /// vote reveal phase is over and before the slash deadline (later, the round is voided). Records the
+    /// votes that were committed and withheld, for `slashWithheldVote`. Costs O(committee × updates) and no
+    /// external call per member, so it fits one transaction at the caps (256 × 256) whatever the votes.
     function finalizeRound(uint256 jobId, uint256 round) external whenNotPaused nonReentrant {
         JobState memory s = _requireRound(jobId, round, Phase.Finalize);
         _recordExpiredPause();
         JobConfig storage c = _config[jobId];
-        uint48 deadline = _slashDeadline(c, s.roundStart);
         (RoundResult memory res, Votes memory v) = _decide(jobId, s, c);
         if (res.outcome == Outcome.Quorum) {
             ++s.completedRounds;
@@ -208,16 +208,10 @@ contract TrainingCoordinator is CoordinatorBase {
             _state[jobId] = s;
         }
         if (res.outcome == Outcome.Voided) return;
-        Committee.Seats storage seats = _committee[jobId];
-        for (uint256 i; i < v.evicted.length; ++i) {
-            address a = v.evicted[i];
-            seats.remove(a);
-            emit MemberEvicted(jobId, round, a);
-            _slashHeld(jobId, round, a, c.absenceSlashAmount, SlashReason.Absence);
-        }
+        mapping(address => uint256) storage withheld = _rounds[jobId][round].withheldStake;
         for (uint256 i; i < v.hidden.length; ++i) {
-            uint256 amount = (v.hiddenStakes[i] * c.missedVoteSlashBps) / BPS;
-            _slashLocked(jobId, round, v.hidden[i], amount, amount, deadline, SlashReason.MissedVoteReveal);
+            withheld[v.hidden[i]] = v.hiddenStakes[i];
+            emit VoteWithheld(jobId, round, v.hidden[i], v.hiddenStakes[i]);
         }
     }
 
@@ -295,13 +289,11 @@ contract TrainingCoordinator is CoordinatorBase {
         address[] voters;
         address[] hidden; // committed, never revealed
         uint256[] hiddenStakes;
-        address[] evicted; // revealed no vote in maxMissedRounds rounds in a row
         uint256 committeeStake;
         uint256 committedStake;
         uint256 revealedStake;
         uint256 nVoters;
         uint256 nHidden;
-        uint256 nEvicted;
     }
 
     /// @dev Decides the current round: void if it overlapped a pause or is finalized after its slash
@@ -342,18 +334,20 @@ contract TrainingCoordinator is CoordinatorBase {
         v.voters = new address[](m);
         v.hidden = new address[](m);
         v.hiddenStakes = new uint256[](m);
-        v.evicted = new address[](m);
         uint48 snapshot = s.roundStart - 1;
         uint32 round = s.round;
         for (uint256 j; j < m; ++j) {
             address a = seats.members[j];
             Committee.Member memory mm = seats.member[a];
             if (mm.eligibleFrom > round) continue;
-            if (Committee.missedRounds(mm, round) >= c.maxMissedRounds) v.evicted[v.nEvicted++] = a;
+            bool committed = mm.commitRound == round;
+            // A member absent for maxMissedRounds rounds before this one no longer counts (it can be evicted),
+            // unless it is back: absent stake cannot hold a round below quorum for longer than that.
+            if (!committed && Committee.missedRounds(mm, round - 1) >= c.maxMissedRounds) continue;
             uint256 st = stakeManager.stakeAt(a, snapshot);
             if (st < c.minValidatorStake) continue;
             v.committeeStake += st;
-            if (mm.commitRound != round) continue;
+            if (!committed) continue;
             v.committedStake += st;
             if (mm.revealRound == round) {
                 uint256 k = v.nVoters++;
@@ -372,12 +366,10 @@ contract TrainingCoordinator is CoordinatorBase {
         _truncate(v.hiddenStakes, v.nHidden);
         address[] memory voters = v.voters;
         address[] memory hidden = v.hidden;
-        address[] memory evicted = v.evicted;
-        (uint256 k_, uint256 h_, uint256 e_) = (v.nVoters, v.nHidden, v.nEvicted);
+        (uint256 k_, uint256 h_) = (v.nVoters, v.nHidden);
         assembly ("memory-safe") {
             mstore(voters, k_)
             mstore(hidden, h_)
-            mstore(evicted, e_)
         }
     }
 

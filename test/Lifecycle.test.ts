@@ -46,11 +46,11 @@ describe("Lifecycle: 3 workers, 3 validators, 2 rounds", function () {
       expect(bal).to.be.closeTo(9_000n * ONE + (40n * ONE) / 3n, 2n);
     }
     expect(await p.stake.stakeOf(bad.address)).to.equal(40n * ONE);
-    // The slashed 10 was burned, less the 5 % bounty paid to whoever executed the slashes (the admin
-    // here); nothing of it reached the job's pool, which keeps only the rounding remainder of the
-    // validator split (< 1 wei per validator per round) for the sponsor.
-    expect(await p.token.balanceOf(await p.stake.BURN_ADDRESS())).to.equal((10n * ONE * 95n) / 100n);
-    expect(await p.token.balanceOf(p.admin.address)).to.equal((10n * ONE * 5n) / 100n);
+    // The slashed 10 was burned, all of it (the admin that executed the slashes got nothing); nothing of it
+    // reached the job's pool, which keeps only the rounding remainder of the validator split (< 1 wei per
+    // validator per round) for the sponsor.
+    expect(await p.token.balanceOf(await p.stake.BURN_ADDRESS())).to.equal(10n * ONE);
+    expect(await p.token.balanceOf(p.admin.address)).to.equal(0n);
     const pool = await p.coord.rewardPool(jobId);
     expect(pool).to.be.within(0n, 4n);
     await as(p.coord, p.sponsor).withdrawRemainder(jobId);

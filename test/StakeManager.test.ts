@@ -120,8 +120,8 @@ describe("StakeManager", function () {
       () => as(stake, a).unlock(a.address, 1n, until),
       () => as(stake, a).hold(a.address, 1n, 0n),
       () => as(stake, a).releaseHold(a.address, 1n),
-      () => as(stake, a).slashLocked(a.address, 1n, 1n, until, a.address),
-      () => as(stake, a).slashHeld(a.address, 1n, a.address),
+      () => as(stake, a).slashLocked(a.address, 1n, 1n, until),
+      () => as(stake, a).slashHeld(a.address, 1n),
     ]) {
       await expect(call()).to.be.revertedWithCustomError(stake, "NotCoordinator").withArgs(a.address);
     }
@@ -163,31 +163,31 @@ describe("StakeManager", function () {
     expect(await stake.freeStakeOf(a.address)).to.equal(9n * ONE);
   });
 
-  it("slashes active stake first, then unbonding, capped at what exists; burns it less the executor's 5 % bounty", async function () {
+  it("slashes locked stake, never more than the lock it consumes, and burns all of it", async function () {
     const { stake, token, coordinator, a, keeper } = await networkHelpers.loadFixture(standalone);
     const c = as(stake, coordinator);
     await as(stake, a).stake(10n * ONE);
     const until = BigInt(await networkHelpers.time.latest()) + 1000n;
-    await c.lock(a.address, 4n * ONE, until, 0n);
-    await as(stake, a).requestUnstake(6n * ONE); // 4 active (locked), 6 unbonding
+    await c.lock(a.address, 7n * ONE, until, 0n);
+    await as(stake, a).requestUnstake(3n * ONE); // 7 active (all locked), 3 unbonding
     const burn = await stake.BURN_ADDRESS();
-    await expect(c.slashLocked(a.address, 4n * ONE, 7n * ONE, until, keeper.address))
-      .to.emit(stake, "Slashed")
-      .withArgs(a.address, 7n * ONE, 7n * ONE, keeper.address, (7n * ONE * 5n) / 100n);
+    // Asked for 9, it takes the 7 the consumed lock backed: the unbonding 3 are free tokens on their way out.
+    await expect(as(stake, keeper).slashLocked(a.address, 7n * ONE, 9n * ONE, until)).to.be.revertedWithCustomError(stake, "NotCoordinator");
+    await expect(c.slashLocked(a.address, 7n * ONE, 9n * ONE, until)).to.emit(stake, "Slashed").withArgs(a.address, 9n * ONE, 7n * ONE);
     expect(await stake.stakeOf(a.address)).to.equal(0n);
     expect(await stake.locksOf(a.address)).to.deep.equal([0n, 0n, until]);
     expect((await stake.unbondingOf(a.address))[0]).to.equal(3n * ONE);
-    expect(await stake.totalUnbonding()).to.equal(3n * ONE);
-    expect(await token.balanceOf(burn)).to.equal((7n * ONE * 95n) / 100n);
-    expect(await token.balanceOf(keeper.address)).to.equal((7n * ONE * 5n) / 100n);
-    await expect(c.slashLocked(a.address, 0n, 100n * ONE, until, ethers.ZeroAddress))
-      .to.emit(stake, "Slashed")
-      .withArgs(a.address, 100n * ONE, 3n * ONE, ethers.ZeroAddress, 0n);
-    expect(await token.balanceOf(burn)).to.equal((7n * ONE * 95n) / 100n + 3n * ONE);
-    // Nothing left: slashing takes nothing and moves no tokens.
-    await expect(c.slashHeld(a.address, 1n, keeper.address)).to.emit(stake, "Slashed").withArgs(a.address, 1n, 0n, keeper.address, 0n);
-    expect(await stake.totalStake()).to.equal(0n);
-    expect(await token.balanceOf(await stake.getAddress())).to.equal(0n);
+    expect(await token.balanceOf(burn)).to.equal(7n * ONE);
+    expect(await token.balanceOf(keeper.address)).to.equal(0n);
+    // No lock or hold left behind it: a slash takes nothing and moves no tokens.
+    await expect(c.slashLocked(a.address, ONE, ONE, until)).to.emit(stake, "Slashed").withArgs(a.address, ONE, 0n);
+    await expect(c.slashHeld(a.address, ONE)).to.emit(stake, "Slashed").withArgs(a.address, ONE, 0n);
+    // A hold is slashed up to what it holds.
+    await as(stake, a).stake(5n * ONE);
+    await c.hold(a.address, 2n * ONE, 0n);
+    await expect(c.slashHeld(a.address, 3n * ONE)).to.emit(stake, "Slashed").withArgs(a.address, 3n * ONE, 2n * ONE);
+    expect(await stake.totalStake()).to.equal(3n * ONE);
+    expect(await token.balanceOf(await stake.getAddress())).to.equal(6n * ONE); // 3 active + 3 unbonding
   });
 
   it("refuses a fee-on-transfer token instead of crediting stake it did not receive", async function () {

@@ -113,6 +113,7 @@ describe("TrainingCoordinator: jobs", function () {
       ["missedVoteSlashBps", { missedVoteSlashBps: 0 }],
       ["missedVoteSlashBps", { missedVoteSlashBps: 10001 }],
       ["maxMissedRounds", { maxMissedRounds: 0 }],
+      ["maxMissedRounds", { maxMissedRounds: 1, maxIdleRounds: 2 }],
       ["maxIdleRounds", { maxMissedRounds: 3, maxIdleRounds: 3 }],
       ["minWorkerStake", { minWorkerStake: 0n }],
       ["minValidatorStake", { minValidatorStake: 0n }],
@@ -759,7 +760,7 @@ describe("TrainingCoordinator: claims", function () {
 });
 
 describe("TrainingCoordinator: slashing", function () {
-  it("slashes a supermajority-rejected worker once from its locked stake, burned (bounty to the caller), not pooled", async function () {
+  it("slashes a supermajority-rejected worker once from its locked stake, burned, not pooled", async function () {
     const { p, jobId } = await withJob();
     const [w0, w1] = p.workers;
     await playRound(p, helpers, jobId, [submission(w0, "good"), submission(w1, "bad")], () =>
@@ -775,7 +776,7 @@ describe("TrainingCoordinator: slashing", function () {
     const burn = await p.stake.BURN_ADDRESS();
     const slash = as(p.coord, p.others[0]!).slashRejectedUpdate(jobId, 1n, 1n);
     await expect(slash).to.emit(p.coord, "SlashApplied").withArgs(jobId, 1n, w1.address, SlashReason.RejectedUpdate, 5n * ONE);
-    await expect(slash).to.changeTokenBalances(ethers, p.token, [burn, p.others[0]!.address], [(5n * ONE * 95n) / 100n, (5n * ONE * 5n) / 100n]);
+    await expect(slash).to.changeTokenBalances(ethers, p.token, [burn, p.others[0]!.address], [5n * ONE, 0n]);
     expect(await p.coord.rewardPool(jobId)).to.equal(pool);
     expect(await p.stake.stakeOf(w1.address)).to.equal(0n);
     expect((await p.stake.unbondingOf(w1.address))[0]).to.equal(45n * ONE);
@@ -813,11 +814,14 @@ describe("TrainingCoordinator: slashing", function () {
       .to.emit(p.coord, "SlashApplied")
       .withArgs(jobId, 1n, w1.address, SlashReason.MissedUpdateReveal, 2n * ONE);
     await expect(p.coord.slashMissedReveal(jobId, 1n, w1.address)).to.be.revertedWithCustomError(p.coord, "NothingToSlash");
-    // The validator that hid its vote is slashed by finalize in proportion to its weight; its stake still
-    // counts as committed (so hiding raised nothing) and it earns nothing.
-    await expect(p.coord.finalizeRound(jobId, 1n))
+    // Finalize records the withheld vote; its stake still counts as committed (so hiding raised nothing),
+    // it earns nothing, and anyone then slashes it in proportion to its weight.
+    await expect(p.coord.finalizeRound(jobId, 1n)).to.emit(p.coord, "VoteWithheld").withArgs(jobId, 1n, v2.address, 1000n * ONE);
+    await expect(p.coord.slashWithheldVote(jobId, 1n, v0.address)).to.be.revertedWithCustomError(p.coord, "NothingToSlash");
+    await expect(p.coord.slashWithheldVote(jobId, 1n, v2.address))
       .to.emit(p.coord, "SlashApplied")
       .withArgs(jobId, 1n, v2.address, SlashReason.MissedVoteReveal, 100n * ONE);
+    await expect(p.coord.slashWithheldVote(jobId, 1n, v2.address)).to.be.revertedWithCustomError(p.coord, "NothingToSlash");
     const res = await p.coord.roundResult(jobId, 1n);
     expect([res.committeeStake, res.committedStake, res.revealedStake]).to.deep.equal([3000n * ONE, 3000n * ONE, 2000n * ONE]);
     await expect(as(p.coord, v2).claimVoteReward(jobId)).to.be.revertedWithCustomError(p.coord, "NothingToClaim");

@@ -121,6 +121,8 @@ abstract contract CoordinatorBase is ITrainingCoordinator, BoundedPausable, Reen
         mapping(address worker => bytes32) updateCommitment;
         mapping(uint256 index => Update) updates;
         mapping(bytes32 cidKey => uint256) attestedStake;
+        /// Round-start stake of each member that committed a vote and never revealed it (set by finalize).
+        mapping(address validator => uint256) withheldStake;
     }
 
     /// @notice Number of jobs created; job ids run from 1.
@@ -188,12 +190,12 @@ abstract contract CoordinatorBase is ITrainingCoordinator, BoundedPausable, Reen
         uint48 until,
         SlashReason reason
     ) internal {
-        uint256 taken = stakeManager.slashLocked(account, lockAmount, amount, until, msg.sender);
+        uint256 taken = stakeManager.slashLocked(account, lockAmount, amount, until);
         emit SlashApplied(jobId, round, account, reason, taken);
     }
 
     function _slashHeld(uint256 jobId, uint256 round, address account, uint256 amount, SlashReason reason) internal {
-        uint256 taken = stakeManager.slashHeld(account, amount, msg.sender);
+        uint256 taken = stakeManager.slashHeld(account, amount);
         emit SlashApplied(jobId, round, account, reason, taken);
     }
 

@@ -101,6 +101,8 @@ contract CoordinatorExtension is CoordinatorBase {
         if (roundSpan >= stakeManager.unbondingPeriod() || roundSpan > type(uint32).max) {
             revert InvalidParams("roundLongerThanUnbonding");
         }
+        // A guardian may pause once per PAUSE_COOLDOWN: a round at least that long could be voided every time.
+        if (guardian != address(0) && roundSpan >= PAUSE_COOLDOWN) revert InvalidParams("roundLongerThanPauseCooldown");
         if (p.maxUpdates == 0 || p.maxUpdates > MAX_BITMAP_UPDATES) revert InvalidParams("maxUpdates");
         if (p.maxSamplesPerUpdate == 0) revert InvalidParams("maxSamplesPerUpdate");
         if (p.maxValidators == 0 || p.maxValidators > MAX_COMMITTEE) revert InvalidParams("maxValidators");
@@ -115,7 +117,8 @@ contract CoordinatorExtension is CoordinatorBase {
         if (p.validatorShareBps > BPS) revert InvalidParams("validatorShareBps");
         if (p.missedVoteSlashBps == 0 || p.missedVoteSlashBps > BPS) revert InvalidParams("missedVoteSlashBps");
         // Absent members must be evicted before the job gives up on its committee.
-        if (p.maxMissedRounds == 0) revert InvalidParams("maxMissedRounds");
+        // ≥ 2: one voided round (everyone misses a round that overlapped a pause) must not evict anybody.
+        if (p.maxMissedRounds < 2) revert InvalidParams("maxMissedRounds");
         if (p.maxIdleRounds <= p.maxMissedRounds) revert InvalidParams("maxIdleRounds");
         if (p.minWorkerStake == 0) revert InvalidParams("minWorkerStake");
         if (p.minValidatorStake == 0) revert InvalidParams("minValidatorStake");
@@ -170,37 +173,95 @@ contract CoordinatorExtension is CoordinatorBase {
     }
 
     /// @notice Leaves the committee and releases its bond. Not while the caller has a vote in the job's
-    /// current round (until that round moves on). Rewards already credited stay claimable.
+    /// current round (until that round moves on). A member of an active job that has missed
+    /// `maxMissedRounds − 1` decided rounds in a row (at least one) forfeits its bond instead: leaving
+    /// and rejoining would otherwise restart its absence count and dodge eviction. Members leave in
+    /// good standing right after a round they revealed in. Rewards already credited stay claimable.
     function leaveCommittee(uint256 jobId) external onlyDelegated {
         JobState memory s = _loadState(jobId);
         Committee.Seats storage seats = _committee[jobId];
         Committee.Member memory m = seats.member[msg.sender];
         if (m.position == 0) revert NotInCommittee();
-        if (s.status == JobStatus.Active && Committee.votePending(m, s.round)) revert VotePending();
+        bool active = s.status == JobStatus.Active;
+        if (active && Committee.votePending(m, s.round)) revert VotePending();
+        JobConfig storage c = _config[jobId];
+        uint32 decided = _lastDecidedRound(s);
+        uint256 forfeitAfter = c.maxMissedRounds - 1; // ≥ 1: _validate requires maxMissedRounds ≥ 2
         seats.remove(msg.sender);
         emit CommitteeLeft(jobId, msg.sender);
-        stakeManager.releaseHold(msg.sender, _config[jobId].absenceSlashAmount);
+        if (active && Committee.missedRounds(m, decided) >= forfeitAfter) {
+            _slashHeld(jobId, decided, msg.sender, c.absenceSlashAmount, SlashReason.Absence);
+        } else {
+            stakeManager.releaseHold(msg.sender, c.absenceSlashAmount);
+        }
     }
 
-    /// @dev Frees the seat of the lowest-staked member without a pending vote if the caller's stake is higher.
+    /// @notice Evicts a member that revealed no vote in the last `maxMissedRounds` decided rounds (it already
+    /// stopped counting towards quorum) and slashes its bond, which frees its seat. Anyone may call it.
+    function evictAbsentMember(uint256 jobId, address validator) external onlyDelegated nonReentrant {
+        JobState memory s = _loadState(jobId);
+        Committee.Seats storage seats = _committee[jobId];
+        Committee.Member memory m = seats.member[validator];
+        if (m.position == 0) revert NotInCommittee();
+        JobConfig storage c = _config[jobId];
+        uint32 decided = _lastDecidedRound(s);
+        uint256 missed = Committee.missedRounds(m, decided);
+        if (missed < c.maxMissedRounds) revert NotAbsent(missed, c.maxMissedRounds);
+        seats.remove(validator);
+        emit MemberEvicted(jobId, decided, validator);
+        _slashHeld(jobId, decided, validator, c.absenceSlashAmount, SlashReason.Absence);
+    }
+
+    /// @notice Slashes a member that committed a vote in `round` and withheld it (recorded by finalize):
+    /// `missedVoteSlashBps` of its round weight, from the stake its commitment locked. Anyone may call it
+    /// before the round's slash deadline; validator daemons do.
+    function slashWithheldVote(uint256 jobId, uint256 round, address validator) external onlyDelegated nonReentrant {
+        Round storage r = _rounds[jobId][round];
+        uint256 st = r.withheldStake[validator];
+        if (st == 0) revert NothingToSlash();
+        JobConfig storage c = _config[jobId];
+        uint48 deadline = _slashDeadline(c, r.result.start);
+        if (block.timestamp >= deadline) revert SlashWindowOver(deadline);
+        delete r.withheldStake[validator];
+        uint256 amount = (st * c.missedVoteSlashBps) / BPS;
+        _slashLocked(jobId, round, validator, amount, amount, deadline, SlashReason.MissedVoteReveal);
+    }
+
+    /// @dev The job's last round with an outcome: the current one once finalized or ended, else the one before.
+    function _lastDecidedRound(JobState memory s) private pure returns (uint32) {
+        return s.finalized || s.status != JobStatus.Active ? s.round : s.round - 1;
+    }
+
+    /// @dev Frees the seat of the lowest-staked displaceable member if the caller's stake is higher. Not
+    /// displaceable: a member with a vote in the current round, and — from the reveal phase until the
+    /// round is finalized — a member eligible in it, so that nobody can cut voters out of a round after
+    /// seeing its updates. A displaced member that was already absent (evictable) loses its bond.
     function _displaceLowest(uint256 jobId, JobState memory s, Committee.Seats storage seats, JobConfig storage c) private {
         uint256 joinerStake = stakeManager.stakeOf(msg.sender);
+        Phase ph = _phase(jobId, s);
+        bool voting = ph == Phase.Reveal || ph == Phase.VoteCommit || ph == Phase.VoteReveal || ph == Phase.Finalize;
+        uint32 decided = _lastDecidedRound(s);
         address lowest;
         uint256 lowestStake = type(uint256).max;
+        bool lowestAbsent;
         for (uint256 j; j < seats.members.length; ++j) {
             address a = seats.members[j];
-            if (Committee.votePending(seats.member[a], s.round)) continue;
+            Committee.Member memory m = seats.member[a];
+            if (Committee.votePending(m, s.round)) continue;
+            bool absent = Committee.missedRounds(m, decided) >= c.maxMissedRounds;
+            if (voting && m.eligibleFrom <= s.round && !absent) continue;
             uint256 st = stakeManager.stakeOf(a);
-            if (st < lowestStake) (lowest, lowestStake) = (a, st);
+            if (st < lowestStake) (lowest, lowestStake, lowestAbsent) = (a, st, absent);
         }
         if (lowest == address(0) || joinerStake <= lowestStake) revert CommitteeFull(c.maxValidators);
         seats.remove(lowest);
         emit CommitteeDisplaced(jobId, lowest, msg.sender);
-        stakeManager.releaseHold(lowest, c.absenceSlashAmount);
+        if (lowestAbsent) _slashHeld(jobId, decided, lowest, c.absenceSlashAmount, SlashReason.Absence);
+        else stakeManager.releaseHold(lowest, c.absenceSlashAmount);
     }
 
     /// @notice Slashes the worker of update `index` of a decided round, which a supermajority rejected.
-    /// Anyone may call it before the round's slash deadline, for a bounty.
+    /// Anyone may call it before the round's slash deadline.
     function slashRejectedUpdate(uint256 jobId, uint256 round, uint256 index) external onlyDelegated nonReentrant {
         Round storage r = _rounds[jobId][round];
         if (r.result.outcome != Outcome.Quorum) revert RoundNotDecided(round);
@@ -213,7 +274,7 @@ contract CoordinatorExtension is CoordinatorBase {
         _slashLocked(jobId, round, u.worker, c.workerLock, c.rejectSlashAmount, deadline, SlashReason.RejectedUpdate);
     }
 
-    /// @notice Slashes a worker that committed an update in `round` and did not reveal it, for a bounty.
+    /// @notice Slashes a worker that committed an update in `round` and did not reveal it.
     /// Anyone may call it after the round's vote reveal and before its slash deadline, unless the round
     /// overlapped a pause or all its update slots were taken (the worker could not have revealed).
     /// (Validators that hide their vote are slashed by `finalizeRound`.)

@@ -24,9 +24,8 @@ interface IStakeManager {
     event StakeLocked(address indexed account, uint256 amount, uint48 until);
     /// @notice `amount` of `account`'s lock expiring at `until` (0: its hold) was released.
     event StakeUnlocked(address indexed account, uint256 amount, uint48 until);
-    /// @notice `slashed` of the `requested` amount was taken from `account`; `bounty` of it went to
-    /// `beneficiary` (whoever executed the slash) and the rest was burned.
-    event Slashed(address indexed account, uint256 requested, uint256 slashed, address indexed beneficiary, uint256 bounty);
+    /// @notice `slashed` of the `requested` amount was taken from `account` and burned.
+    event Slashed(address indexed account, uint256 requested, uint256 slashed);
     /// @notice `account` published its network endpoint (libp2p multiaddrs, UTF-8, newline-separated).
     event EndpointSet(address indexed account, bytes endpoint);
     /// @notice The coordinator (the only contract that may lock and slash) was set, once.
@@ -75,14 +74,13 @@ interface IStakeManager {
     function hold(address account, uint256 amount, uint256 minFree) external;
     /// @notice Releases `amount` of `account`'s hold. Only the coordinator.
     function releaseHold(address account, uint256 amount) external;
-    /// @notice Releases `lockAmount` of the lock expiring at `until` and slashes `amount` from `account`
-    /// (active stake first, then unbonding). A share of SLASH_BOUNTY_BPS goes to `beneficiary`, the rest is
-    /// burned. Only the coordinator. Returns what was taken.
-    function slashLocked(address account, uint256 lockAmount, uint256 amount, uint48 until, address beneficiary)
-        external
-        returns (uint256 slashed);
-    /// @notice Releases `amount` of `account`'s hold and slashes it, as `slashLocked`. Only the coordinator.
-    function slashHeld(address account, uint256 amount, address beneficiary) external returns (uint256 slashed);
+    /// @notice Releases `lockAmount` of the lock expiring at `until` and slashes `amount` from `account`, at
+    /// most what the release freed (active stake first, then unbonding); the slashed tokens are burned.
+    /// Only the coordinator. Returns what was taken.
+    function slashLocked(address account, uint256 lockAmount, uint256 amount, uint48 until) external returns (uint256 slashed);
+    /// @notice Releases `amount` of `account`'s hold and slashes what was held of it, as `slashLocked`. Only
+    /// the coordinator.
+    function slashHeld(address account, uint256 amount) external returns (uint256 slashed);
 
     /// @notice Publishes the caller's network endpoint (at most MAX_ENDPOINT_BYTES).
     function setEndpoint(bytes calldata endpoint) external;

@@ -29,7 +29,7 @@ interface ITrainingCoordinator {
         uint16 rejectSlashBps; // rejecting stake ≥ rejectSlashBps × committed vote stake makes the worker slashable
         uint16 validatorShareBps; // part of a round's reward paid to validators
         uint16 missedVoteSlashBps; // share of its round weight slashed from a validator that hid its committed vote
-        uint16 maxMissedRounds; // a member that reveals no vote in this many rounds in a row is evicted
+        uint16 maxMissedRounds; // ≥ 2: a member revealing no vote in this many rounds in a row stops counting and can be evicted
         uint16 maxIdleRounds; // the job expires after this many undecided rounds in a row (> maxMissedRounds)
         uint96 minWorkerStake; // free stake a worker needs to commit
         uint96 minValidatorStake; // free stake a validator needs to join, and round-start stake it needs to vote
@@ -123,6 +123,8 @@ interface ITrainingCoordinator {
     event JobExpired(uint256 indexed jobId, uint256 round);
     event CommitteeDisplaced(uint256 indexed jobId, address indexed validator, address indexed displacedBy);
     event MemberEvicted(uint256 indexed jobId, uint256 indexed round, address indexed validator);
+    /// @notice `validator` committed a vote in `round` and did not reveal it; `stake` is its round weight.
+    event VoteWithheld(uint256 indexed jobId, uint256 indexed round, address indexed validator, uint256 stake);
     event UpdateLockReleased(uint256 indexed jobId, uint256 indexed round, uint256 index, address indexed worker);
 
 
@@ -158,6 +160,7 @@ interface ITrainingCoordinator {
     error NothingToSlash();
     error RoundVoided(uint256 round);
     error RoundWasFull(uint256 round);
+    error NotAbsent(uint256 missedRounds, uint256 maxMissedRounds);
     error RevealNotOver();
     error TooManySamples(uint64 max, uint64 given);
     error DuplicateUpdate(bytes32 cidDigest);
