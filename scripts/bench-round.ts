@@ -14,11 +14,15 @@
  *   validation the slowest validator's held-out evaluation + aggregation
  *   waiting    the rest: phase windows nobody needs, block time, polling
  *   overhead   everything but training, as a fraction of the round
+ *   gas        every transaction the nodes sent for the round: commitments, reveals, votes, finalize,
+ *              attestations, reward claims (which release the workers' stake locks), lock releases and
+ *              slashes; committee joins and leaves and vote-reward claims are per job, not per round
  *
  * Phase lengths are the shortest this network allows: 1 s blocks, daemons polling every 0.5 s, so
  * reveal / vote reveal need 3 s and vote commit 3 s + 0.35 s per update; the commit phase is
  * sized from a calibration of one worker's training on this machine (N processes share its 2 cores;
- * shards are IID so that every worker trains the same amount).
+ * shards are IID so that every worker trains the same amount). The slash window (after vote reveal,
+ * off the critical path) is the demo's; the round with it must stay under the demo's 3600 s unbonding.
  *
  *   npm run bench:round -- --workers 4,8,16 --epochs 5 [--heavy-epochs 40]
  */

@@ -2,8 +2,10 @@
  * `npm run demo` — the whole system on one machine, loopback only: a `hardhat node` on 127.0.0.1,
  * the contracts, an MNIST job, N worker processes (Dirichlet non-IID shards; one malicious: its update
  * is sign-flipped and scaled) and M validator processes (each with its own held-out slice), each
- * process with its own key and embedded IPFS node. Shows every round as it is decided and writes
- * runs/<timestamp>/ (rounds.json, accuracy.html) with runs/latest pointing at it.
+ * process with its own key and embedded IPFS node. Shows every round as it is decided, waits for every
+ * node to settle after the job (claims, stake lock releases, slashes, committee bonds), shows the
+ * accounts (slashed stake is burned, all of it: nobody profits from a slash) and writes
+ * runs/<timestamp>/ (rounds.json, accounts.json, ledger.json, accuracy.html) with runs/latest pointing at it.
  *
  *   npm run demo -- --workers 4 --validators 3 --rounds 5 --attack signflip
  *   npm run demo -- --crash worker-0,validator-0   (kill each after its first commit, restart it)
@@ -42,6 +44,8 @@ const { values: opt } = parseArgs({
     partition: { type: "string", default: "dirichlet" },
     /** Phase lengths in seconds: commit,reveal,voteCommit,voteReveal,attest. */
     phases: { type: "string", default: "12,6,10,6,20" },
+    /** Seconds after vote reveal within which finalize and every slash of a round must happen. */
+    "slash-window": { type: "string", default: "300" },
     dataset: { type: "string", default: "mnist" },
     port: { type: "string", default: "8545" },
     "timeout-min": { type: "string", default: "15" },
@@ -63,6 +67,13 @@ const phaseList = opt.phases!.split(",").map(Number);
 if (phaseList.length !== 5 || !phaseList.every((p) => Number.isInteger(p) && p > 0)) throw new Error(`--phases takes five positive integers (commit,reveal,voteCommit,voteReveal,attest), got "${opt.phases}"`);
 const [commitPeriod, revealPeriod, voteCommitPeriod, voteRevealPeriod, attestPeriod] = phaseList as [number, number, number, number, number];
 const PHASES = { commitPeriod, revealPeriod, voteCommitPeriod, voteRevealPeriod, attestPeriod };
+/** The stake manager's unbonding period: every round (its slash window and attestation included) must be shorter. */
+const UNBONDING = 3600;
+const SLASH_WINDOW = Number(opt["slash-window"]);
+if (!(Number.isInteger(SLASH_WINDOW) && SLASH_WINDOW > 0)) throw new Error(`--slash-window must be a positive integer, got "${opt["slash-window"]}"`);
+if (phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW >= UNBONDING) {
+  throw new Error(`a round (--phases + --slash-window = ${phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW} s) must be shorter than the demo's ${UNBONDING} s unbonding period`);
+}
 const EPOCHS = Number(opt.epochs);
 if (opt.partition !== "dirichlet" && opt.partition !== "iid") throw new Error(`--partition must be "dirichlet" or "iid", got "${opt.partition}"`);
 const PARTITION = opt.partition === "iid" ? ({ kind: "iid" } as const) : ({ kind: "dirichlet", alpha: 0.5 } as const);
@@ -105,7 +116,7 @@ async function main() {
     }
   }
 
-  const dep = await deployProtocol(admin, { unbondingPeriod: 3600 });
+  const dep = await deployProtocol(admin, { unbondingPeriod: UNBONDING });
   writeFileSync(join(runDir, "deployment.json"), JSON.stringify(dep, null, 2));
   const { token, stake, coord } = attach(dep, admin);
   const ONE = 10n ** 18n;
@@ -139,16 +150,22 @@ async function main() {
     numRounds: R,
     rewardPerRound: 100n * ONE,
     ...PHASES,
-    maxUpdates: Math.max(N, 1),
+    slashWindow: SLASH_WINDOW,
+    // At least 8 slots: filling them all with rejected updates (8 × 10 slashed) costs at least the
+    // round's worker reward (80 of 100), as the contract requires.
+    maxUpdates: Math.max(N, 8),
     maxValidators: M,
     quorumBps: 5000,
     acceptBps: 5000,
     attestBps: 5001,
     rejectSlashBps: 6600,
+    validatorShareBps: 2000,
     minWorkerStake: 10n * ONE,
     minValidatorStake: 100n * ONE,
     rejectSlashAmount: 10n * ONE,
     missedRevealSlashAmount: 5n * ONE,
+    // Each validator's committee bond, held from its stake until it leaves (slashed if evicted for absence).
+    absenceSlashAmount: 10n * ONE,
   });
   await sendTx(sponsor, attach(dep, sponsor).token, "approve", [dep.coordinator, params.rewardPerRound * BigInt(R)]);
   await sendTx(sponsor, attach(dep, sponsor).coord, "createJob", [params]);
@@ -221,10 +238,18 @@ async function main() {
 
   // Live view: one block of lines per decided round.
   const test = await loadMnist("test");
-  const rounds: unknown[] = [];
+  const rounds: { round: number; testAccuracy: number | null; slashes: { account: string; reason: string; amount: string }[]; [k: string]: unknown }[] = [];
   const shown = new Set<string>();
   const deadline = Date.now() + Number(opt["timeout-min"]) * 60_000;
-  const addressName = new Map([...workers.map((w, i) => [w.address, configs[i]!.name] as const)]);
+  const addressName = new Map([...workers.map((w, i) => [w.address, configs[i]!.name] as const), ...validators.map((v, j) => [v.address, `validator-${j}`] as const)]);
+  const REASONS = ["rejected update", "missed update reveal", "missed vote reveal", "absence"];
+  // Slashed stake is burned, all of it.
+  const slashesOf = async (r: bigint) =>
+    ((await coord.queryFilter(coord.filters.SlashApplied!(jobId, r), 0)) as EventLog[]).map((e) => ({
+      account: addressName.get(e.args.account as string) ?? (e.args.account as string),
+      reason: REASONS[Number(e.args.reason)] ?? `reason ${e.args.reason}`,
+      amount: (Number(e.args.amount) / 1e18).toString(),
+    }));
   const decisions = (round: bigint, index: number) => {
     const out: { node: string; accept: boolean; reason: string }[] = [];
     for (const c of configs.filter((x) => x.role === "validator")) {
@@ -268,10 +293,7 @@ async function main() {
         validator: e.args.validator as string,
         digest: e.args.digest as string,
       }));
-      const slashes = ((await coord.queryFilter(coord.filters.SlashApplied!(jobId, r), 0)) as EventLog[]).map((e) => ({
-        account: addressName.get(e.args.account as string) ?? (e.args.account as string),
-        amount: (Number(e.args.amount) / 1e18).toString(),
-      }));
+      const slashes = await slashesOf(r);
       const blockTime = async (events: EventLog[]) => (events[0] ? (await events[0].getBlock()).timestamp : null);
       const timing = {
         start: Number(res.start),
@@ -301,25 +323,76 @@ async function main() {
     await new Promise((r) => setTimeout(r, 1000));
   }
 
+  // After the job ends every daemon settles: last claims, stake lock releases, the slashes still in
+  // their window, and (validators) leaving the committee, which releases the seat's bond.
+  const nodesSettled = () =>
+    configs.filter((c) => {
+      const f = join(c.dataDir, "events.jsonl");
+      return existsSync(f) && readFileSync(f, "utf8").split("\n").some((l) => l.includes('"event":"settled"'));
+    }).length;
+  const settleBy = Date.now() + 90_000;
+  while (nodesSettled() < configs.length && Date.now() < settleBy) await new Promise((r) => setTimeout(r, 1000));
+  const settled = nodesSettled();
+  say(`\nsettlement: ${settled}/${configs.length} nodes settled (rewards claimed, stake locks and committee bonds released)`);
+  // Slashes are read again now: some are executed after their round's model was shown.
+  for (const r of rounds) r.slashes = await slashesOf(BigInt(r.round));
+
+  // The sponsor takes back what the job did not pay out (rounding dust, unpaid validator shares).
+  const remainder = (await coord.getFunction("rewardPool")(jobId)) as bigint;
+  if (remainder > 0n) await sendTx(sponsor, attach(dep, sponsor).coord, "withdrawRemainder", [jobId]);
+
   // Balances and stake at the end.
-  say("\n account              stake      balance");
-  const accounts: { name: string; address: string; stake: number; balance: number }[] = [];
-  for (const [name, w] of [...workers.map((w, i) => [configs[i]!.name, w] as const), ...validators.map((v, j) => [`validator-${j}`, v] as const)]) {
-    const s = Number((await stake.getFunction("stakeOf")(w.address)) as bigint) / 1e18;
-    const b = Number((await token.getFunction("balanceOf")(w.address)) as bigint) / 1e18;
-    accounts.push({ name, address: w.address, stake: s, balance: b });
-    say(` ${name.padEnd(18)} ${s.toFixed(1).padStart(8)}  ${b.toFixed(2).padStart(9)}`);
+  const tok = (x: bigint) => Number(x) / 1e18;
+  say("\n account              stake     free    balance");
+  const accounts: { name: string; address: string; stake: number; free: number; balance: number }[] = [];
+  for (const [name, w] of [...workers.map((w, i) => [configs[i]!.name, w] as const), ...validators.map((v, j) => [`validator-${j}`, v] as const), ["sponsor", sponsor] as const]) {
+    const s = tok((await stake.getFunction("stakeOf")(w.address)) as bigint);
+    const f = tok((await stake.getFunction("freeStakeOf")(w.address)) as bigint);
+    const b = tok((await token.getFunction("balanceOf")(w.address)) as bigint);
+    accounts.push({ name, address: w.address, stake: s, free: f, balance: b });
+    say(` ${name.padEnd(18)} ${s.toFixed(1).padStart(8)} ${f.toFixed(1).padStart(8)}  ${b.toFixed(2).padStart(9)}`);
   }
+  // Every token minted is held, staked, owed/escrowed by the coordinator, or burned.
+  const burnAddress = (await stake.getFunction("BURN_ADDRESS")()) as string;
+  const supply = (await token.getFunction("totalSupply")()) as bigint;
+  const balanceOf = async (a: string) => (await token.getFunction("balanceOf")(a)) as bigint;
+  let held = await balanceOf(admin.address);
+  for (const w of [...workers, ...validators, sponsor]) held += await balanceOf(w.address);
+  const staked = await balanceOf(dep.stakeManager);
+  const inCoordinator = await balanceOf(dep.coordinator);
+  const burned = await balanceOf(burnAddress);
+  const slashed = rounds.flatMap((r) => r.slashes).reduce((a, x) => a + Number(x.amount), 0);
+  const ledger = {
+    supply: tok(supply),
+    held: tok(held),
+    staked: tok(staked),
+    coordinator: tok(inCoordinator),
+    burned: tok(burned),
+    slashed,
+    escrowed: tok(params.rewardPerRound) * R,
+    refunded: tok(remainder),
+    balanced: supply === held + staked + inCoordinator + burned,
+    nodesSettled: settled,
+    nodes: configs.length,
+  };
+  say(
+    `\n slashed ${ledger.slashed.toFixed(2)}, burned ${ledger.burned.toFixed(2)} (slashes are burned, none paid to anyone);` +
+      ` sponsor escrowed ${ledger.escrowed.toFixed(0)}, refunded ${ledger.refunded.toFixed(2)}`,
+  );
+  say(
+    ` supply ${ledger.supply.toFixed(2)} = held ${ledger.held.toFixed(2)} + staked ${ledger.staked.toFixed(2)} + coordinator ${ledger.coordinator.toFixed(2)} + burned ${ledger.burned.toFixed(2)}: ${ledger.balanced ? "balanced" : "NOT BALANCED"}`,
+  );
   writeFileSync(join(runDir, "accounts.json"), JSON.stringify(accounts, null, 2) + "\n");
+  writeFileSync(join(runDir, "ledger.json"), JSON.stringify(ledger, null, 2) + "\n");
   writeFileSync(join(runDir, "crashes.json"), JSON.stringify(crashes, null, 2) + "\n");
   writeFileSync(join(runDir, "rounds.json"), JSON.stringify(rounds, null, 2) + "\n");
-  writeFileSync(join(runDir, "accuracy.html"), chart(rounds as { round: number; testAccuracy: number | null }[]));
+  writeFileSync(join(runDir, "accuracy.html"), chart(rounds));
   const latest = join(ROOT, "runs", "latest");
   rmSync(latest, { force: true });
   symlinkSync(stamp, latest);
   await sponsorStore.stop();
   stopAll();
-  say(`\nreport: ${runDir} (runs/latest): rounds.json, accuracy.html — ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  say(`\nreport: ${runDir} (runs/latest): rounds.json, accounts.json, ledger.json, accuracy.html — ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
 
 /** A self-contained HTML page with the test accuracy per round as an SVG line chart. */

@@ -10,10 +10,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { formatUnits, JsonRpcProvider, parseUnits, Wallet, type EventLog } from "ethers";
+import { formatUnits, isAddress, JsonRpcProvider, parseUnits, Wallet, ZeroAddress, type EventLog } from "ethers";
 import { attach, deployProtocol, revealedUpdates, sendTx, type Deployment } from "../worker/chain/client.ts";
 import { loadWallet, PASSWORD_ENV, writeKeystore } from "../worker/chain/keys.ts";
-import { bitmapOf, defaultJobParams, hasBit, Outcome, outcomeName, phaseName, type JobParams } from "../worker/chain/protocol.ts";
+import { bitmapOf, defaultJobParams, hasBit, JobStatus, Outcome, outcomeName, phaseName, SlashReason, type JobParams } from "../worker/chain/protocol.ts";
 import { NodeContext, readConfig, modelArtifact } from "../worker/node/context.ts";
 import { runDaemon } from "../worker/node/daemon.ts";
 import { jobCreated, parseJobSpec } from "../worker/node/jobSpec.ts";
@@ -54,6 +54,12 @@ const tokens = (s: string, what: string): bigint => {
   }
 };
 const fmt = (x: bigint) => formatUnits(x, 18);
+const nameOf = (o: Record<string, number>, v: number | bigint): string => Object.keys(o).find((k) => o[k] === Number(v)) ?? String(v);
+/** How `status` names a slash's reason. */
+const slashReasonName = (r: number | bigint): string =>
+  ({ RejectedUpdate: "rejected update", MissedUpdateReveal: "missed update reveal", MissedVoteReveal: "missed vote reveal", Absence: "absence" })[
+    nameOf(SlashReason, r)
+  ] ?? `reason ${r}`;
 
 function readDeployment(file: string): Deployment {
   try {
@@ -112,14 +118,25 @@ function validatorStep(usage: string, about: string, step: (role: ValidatorRole,
 
 const COMMANDS: Record<string, Command> = {
   deploy: {
-    usage: "deploy [--unbonding SECONDS] [--out FILE]",
-    about: "deploys the stake token, stake manager and coordinator; writes the addresses to --out",
-    options: { ...CHAIN, unbonding: { type: "string", default: "604800" }, out: { type: "string", default: "deployment.json" } },
+    usage: "deploy [--unbonding SECONDS] [--guardian ADDRESS] [--out FILE]",
+    about:
+      "deploys the stake token, stake manager and coordinator (the coordinator becomes the stake manager's only locker and slasher); writes the addresses to --out.\n" +
+      "--guardian may pause the coordinator for a bounded time (default: the deploying account; 'none' or the zero address: nobody ever can)",
+    options: { ...CHAIN, unbonding: { type: "string", default: "604800" }, guardian: { type: "string" }, out: { type: "string", default: "deployment.json" } },
     async run(v) {
+      const unbonding = Number(v.unbonding);
+      if (!Number.isInteger(unbonding) || unbonding < 1) throw new UsageError(`--unbonding must be a positive number of seconds, got "${v.unbonding}"`);
+      let guardian = v.guardian as string | undefined;
+      if (guardian === "none") guardian = ZeroAddress;
+      if (guardian !== undefined && !isAddress(guardian)) throw new UsageError(`--guardian must be an address (or "none"), got "${guardian}"`);
       const wallet = await loadWallet({ keystore: v.keystore as string | undefined }, providerOf(v.rpc as string));
-      const dep = await deployProtocol(wallet, { unbondingPeriod: Number(v.unbonding) });
+      const dep = await deployProtocol(wallet, { unbondingPeriod: unbonding, guardian });
       writeFileSync(v.out as string, JSON.stringify(dep, null, 2) + "\n");
-      console.log(`deployed on chain ${dep.chainId}: token ${dep.token}, stake manager ${dep.stakeManager}, coordinator ${dep.coordinator} → ${v.out}`);
+      const g = guardian ?? wallet.address;
+      console.log(
+        `deployed on chain ${dep.chainId}: token ${dep.token}, stake manager ${dep.stakeManager}, coordinator ${dep.coordinator}, ` +
+          `guardian ${g === ZeroAddress ? "none (pausing disabled)" : g} → ${v.out}`,
+      );
     },
   },
   mint: {
@@ -194,7 +211,21 @@ const COMMANDS: Record<string, Command> = {
       }
       const { job: jobSection, ...specPart } = raw;
       const spec = parseJobSpec(specPart);
+      const job = (jobSection ?? {}) as Record<string, unknown>;
       const { wallet, dep, coord, token, stake } = await signer(v);
+      // The "job" section is checked before anything is pinned (the CIDs are filled in below).
+      const draft = jobParams(job, 0, { digest: "0x", codec: 0 }, { digest: "0x", codec: 0 });
+      // The contract refuses rounds that outlast unbonding (stake read at round start must stay slashable).
+      const unbonding = Number(await stake.getFunction("unbondingPeriod")());
+      const span = draft.commitPeriod + draft.revealPeriod + draft.voteCommitPeriod + draft.voteRevealPeriod + draft.slashWindow + draft.attestPeriod;
+      if (span >= unbonding) {
+        throw new UsageError(`job spec: a round (commit + reveal + voteCommit + voteReveal + slashWindow + attest = ${span} s) must be shorter than the stake manager's unbonding period (${unbonding} s)`);
+      }
+      // With a guardian, a round as long as the pause cooldown could be voided every time.
+      const cooldown = Number(await coord.getFunction("PAUSE_COOLDOWN")());
+      if ((await coord.getFunction("guardian")()) !== ZeroAddress && span >= cooldown) {
+        throw new UsageError(`job spec: a round (${span} s) must be shorter than the coordinator's pause cooldown (${cooldown} s)`);
+      }
       const store = await HeliaStore.create({ dataDir: resolve(v["ipfs-dir"] as string) });
       try {
         const init = initParams(spec.model);
@@ -202,7 +233,7 @@ const COMMANDS: Record<string, Command> = {
         const modelCid = await store.add(modelArtifact(0n, 0, new Uint8Array(0), tensors, 0n));
         const specCid = await store.add(new TextEncoder().encode(JSON.stringify(spec)));
         const now = (await wallet.provider!.getBlock("latest"))!.timestamp;
-        const params = jobParams((jobSection ?? {}) as Record<string, unknown>, now, cidToChain(modelCid), cidToChain(specCid));
+        const params = jobParams(job, now, cidToChain(modelCid), cidToChain(specCid));
         await sendTx(wallet, stake, "setEndpoint", [Buffer.from(store.multiaddrs().join("\n"))]);
         await sendTx(wallet, token, "approve", [dep.coordinator, params.rewardPerRound * BigInt(params.numRounds)]);
         const rc = await sendTx(wallet, coord, "createJob", [params]);
@@ -219,12 +250,30 @@ const COMMANDS: Record<string, Command> = {
   },
   "job join": {
     usage: "job join --job ID",
-    about: "joins the job's validator committee (before its start time)",
+    about:
+      "joins the job's validator committee: holds the job's absenceSlashAmount of free stake as a bond until it leaves;\n" +
+      "votes count from the first round that opens after joining (join before the start time to vote in round 1)",
     options: { ...CHAIN, job: { type: "string" } },
     async run(v) {
       const { wallet, coord } = await signer(v);
-      const rc = await sendTx(wallet, coord, "joinCommittee", [BigInt(need(v, "job"))]);
-      console.log(`joined job ${v.job}'s committee: tx ${rc.hash}`);
+      const jobId = BigInt(need(v, "job"));
+      const rc = await sendTx(wallet, coord, "joinCommittee", [jobId]);
+      const c = await coord.getFunction("jobConfig")(jobId);
+      console.log(`joined job ${v.job}'s committee (bond ${fmt(c.absenceSlashAmount)} held): tx ${rc.hash}`);
+    },
+  },
+  "job leave": {
+    usage: "job leave --job ID",
+    about:
+      "leaves the job's validator committee and releases its bond (not while a vote of the current round is pending; a member of an active job\n" +
+      "that revealed no vote in the last maxMissedRounds − 1 decided rounds forfeits it); credited rewards stay claimable",
+    options: { ...CHAIN, job: { type: "string" } },
+    async run(v) {
+      const { wallet, coord } = await signer(v);
+      const jobId = BigInt(need(v, "job"));
+      const rc = await sendTx(wallet, coord, "leaveCommittee", [jobId]);
+      const c = await coord.getFunction("jobConfig")(jobId);
+      console.log(`left job ${v.job}'s committee (bond ${fmt(c.absenceSlashAmount)} released): tx ${rc.hash}`);
     },
   },
   "job show": {
@@ -246,27 +295,48 @@ const COMMANDS: Record<string, Command> = {
         sponsor: created.sponsor,
         spec: created.specCid.toString(),
         initialModel: created.initialModelCid.toString(),
+        status: nameOf(JobStatus, s.status),
         round: Number(round),
         phase: phaseName(phase),
         completedRounds: Number(s.completedRounds),
+        idleRounds: Number(s.idleRounds),
         numRounds: Number(c.numRounds),
         rewardPerRound: fmt(c.rewardPerRound),
-        periods: { commit: Number(c.commitPeriod), reveal: Number(c.revealPeriod), voteCommit: Number(c.voteCommitPeriod), voteReveal: Number(c.voteRevealPeriod), attest: Number(c.attestPeriod) },
-        thresholdsBps: { quorum: Number(c.quorumBps), accept: Number(c.acceptBps), attest: Number(c.attestBps), rejectSlash: Number(c.rejectSlashBps), validatorShare: Number(c.validatorShareBps) },
+        periods: {
+          commit: Number(c.commitPeriod),
+          reveal: Number(c.revealPeriod),
+          voteCommit: Number(c.voteCommitPeriod),
+          voteReveal: Number(c.voteRevealPeriod),
+          slashWindow: Number(c.slashWindow),
+          attest: Number(c.attestPeriod),
+        },
+        thresholdsBps: {
+          quorum: Number(c.quorumBps),
+          accept: Number(c.acceptBps),
+          attest: Number(c.attestBps),
+          rejectSlash: Number(c.rejectSlashBps),
+          validatorShare: Number(c.validatorShareBps),
+          missedVoteSlash: Number(c.missedVoteSlashBps),
+        },
         maxUpdates: Number(c.maxUpdates),
+        maxSamplesPerUpdate: BigInt(c.maxSamplesPerUpdate).toString(),
         maxValidators: Number(c.maxValidators),
+        liveness: { maxMissedRounds: Number(c.maxMissedRounds), maxIdleRounds: Number(c.maxIdleRounds) },
         minStake: { worker: fmt(c.minWorkerStake), validator: fmt(c.minValidatorStake) },
-        slash: { rejected: fmt(c.rejectSlashAmount), missedReveal: fmt(c.missedRevealSlashAmount) },
+        slash: { rejected: fmt(c.rejectSlashAmount), missedReveal: fmt(c.missedRevealSlashAmount), absence: fmt(c.absenceSlashAmount) },
+        workerLock: fmt(c.workerLock),
         rewardPool: fmt(await coord.getFunction("rewardPool")(jobId)),
+        guardian: (await coord.getFunction("guardian")()) as string,
+        paused: (await coord.getFunction("paused")()) as boolean,
         committee: [...(committee as string[])],
       };
       if (v.json) return console.log(JSON.stringify(show, null, 2));
-      for (const [k, val] of Object.entries(show)) console.log(`${k.padEnd(16)} ${typeof val === "object" ? JSON.stringify(val) : val}`);
+      for (const [k, val] of Object.entries(show)) console.log(`${k.padEnd(20)} ${typeof val === "object" ? JSON.stringify(val) : val}`);
     },
   },
   status: {
     usage: "status --job ID [--json]",
-    about: "every round: outcome, updates, accepted set, votes, base and model CIDs",
+    about: "every round: outcome, commitments, updates, accepted set, votes, withheld votes, slashes (reason, amount), evictions, base and model CIDs",
     options: { ...CHAIN, job: { type: "string", default: "1" }, json: { type: "boolean", default: false } },
     async run(v) {
       const { dep, coord, token } = reader(v);
@@ -278,19 +348,28 @@ const COMMANDS: Record<string, Command> = {
         const res = await coord.getFunction("roundResult")(jobId, r);
         const reveals = await revealedUpdates(coord, jobId, r);
         const votes = (await coord.queryFilter(coord.filters.VoteRevealed!(jobId, r), 0)) as EventLog[];
+        const commits = (await coord.queryFilter(coord.filters.UpdateCommitted!(jobId, r), 0)) as EventLog[];
+        const slashes = (await coord.queryFilter(coord.filters.SlashApplied!(jobId, r), 0)) as EventLog[];
+        const evicted = (await coord.queryFilter(coord.filters.MemberEvicted!(jobId, r), 0)) as EventLog[];
+        const withheld = (await coord.queryFilter(coord.filters.VoteWithheld!(jobId, r), 0)) as EventLog[];
         const zero = "0x" + "0".repeat(64);
         rounds.push({
           round: Number(r),
           outcome: outcomeName(res.outcome),
           base: (await cidFromChain(res.baseDigest, Number(res.baseCodec))).toString(),
           model: res.modelDigest === zero ? null : (await cidFromChain(res.modelDigest, Number(res.modelCodec))).toString(),
+          committed: commits.length,
           updates: reveals.map(({ index, worker }) => ({ index, worker, accepted: Number(res.outcome) === Outcome.Quorum ? hasBit(res.acceptedBitmap, index) : null })),
           votes: votes.map((e) => ({ validator: e.args.validator as string, bitmap: "0x" + BigInt(e.args.acceptBitmap).toString(16) })),
+          slashes: slashes.map((e) => ({ account: e.args.account as string, reason: slashReasonName(e.args.reason), amount: fmt(e.args.amount) })),
+          withheld: withheld.map((e) => e.args.validator as string),
+          evicted: evicted.map((e) => e.args.validator as string),
         });
       }
       const status = {
         job: jobId.toString(),
         round: Number(round),
+        status: nameOf(JobStatus, st.status),
         phase: phaseName(phase),
         completedRounds: Number(st.completedRounds),
         rewardPool: fmt(await coord.getFunction("rewardPool")(jobId)),
@@ -298,24 +377,29 @@ const COMMANDS: Record<string, Command> = {
         rounds,
       };
       if (v.json) return console.log(JSON.stringify(status, null, 2));
-      console.log(`job ${status.job}: round ${status.round}, phase ${status.phase}, ${status.completedRounds} paid rounds, pool ${status.rewardPool}`);
-      console.log(" round  outcome    updates  accepted  votes  model");
+      console.log(`job ${status.job} (${status.status}): round ${status.round}, phase ${status.phase}, ${status.completedRounds} paid rounds, pool ${status.rewardPool}`);
+      console.log(" round  outcome     commits  updates  accepted  votes  slashed  model");
       for (const r of rounds) {
         const acc = r.updates.filter((u) => u.accepted).length;
-        console.log(` ${String(r.round).padStart(5)}  ${r.outcome.padEnd(9)}  ${String(r.updates.length).padStart(7)}  ${String(acc).padStart(8)}  ${String(r.votes.length).padStart(5)}  ${r.model ?? "-"}`);
+        const slashed = r.slashes.reduce((a, x) => a + parseUnits(x.amount, 18), 0n);
+        console.log(
+          ` ${String(r.round).padStart(5)}  ${r.outcome.padEnd(10)}  ${String(r.committed).padStart(7)}  ${String(r.updates.length).padStart(7)}  ${String(acc).padStart(8)}  ${String(r.votes.length).padStart(5)}  ${(r.slashes.length ? fmt(slashed) : "-").padStart(7)}  ${r.model ?? "-"}`,
+        );
       }
     },
   },
   worker: {
     usage: "worker CONFIG.json [--rpc URL] [--keystore FILE]",
-    about: "runs a worker daemon: trains each round, pins, commits, reveals, claims",
+    about: "runs a worker daemon: trains each round, pins, commits, reveals, claims, releases its stake locks",
     options: NODE,
     positionals: 1,
     run: async (v, [file]) => runDaemon(await nodeContext(v, file)),
   },
   validator: {
     usage: "validator CONFIG.json [--rpc URL] [--keystore FILE]",
-    about: "runs a validator daemon: evaluates, votes, finalizes, aggregates, attests, slashes, claims",
+    about:
+      "runs a validator daemon: evaluates, votes, finalizes, aggregates, attests, slashes (rejected updates, missed reveals, withheld votes),\n" +
+      "evicts absent members, claims, and leaves the committee when the job ends",
     options: NODE,
     positionals: 1,
     run: async (v, [file]) => runDaemon(await nodeContext(v, file, "validator")),
@@ -384,7 +468,10 @@ const COMMANDS: Record<string, Command> = {
   ),
   claim: {
     usage: "claim CONFIG.json",
-    about: "a worker claims its accepted updates' rewards; a validator slashes rejected updates and claims its vote rewards",
+    about:
+      "a worker claims its accepted updates' rewards and releases the stake locks of its decided updates that earned nothing;\n" +
+      "a validator slashes missed reveals, rejected updates and withheld votes still in their window, evicts absent members,\n" +
+      "claims its vote rewards, and leaves the committee once the job has ended",
     options: NODE,
     positionals: 1,
     async run(v, [file]) {
@@ -405,18 +492,50 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-/** JobParams from the job file's "job" section (token amounts in whole tokens, `startIn` in seconds from now). */
+/** The job parameters that are unsigned integers, by bit width (the token amounts are parsed apart). */
+const UINT_BITS: Partial<Record<keyof JobParams, number>> = {
+  numRounds: 32,
+  commitPeriod: 32,
+  revealPeriod: 32,
+  voteCommitPeriod: 32,
+  voteRevealPeriod: 32,
+  attestPeriod: 32,
+  slashWindow: 32,
+  maxUpdates: 16,
+  maxSamplesPerUpdate: 64,
+  maxValidators: 16,
+  quorumBps: 16,
+  acceptBps: 16,
+  attestBps: 16,
+  rejectSlashBps: 16,
+  validatorShareBps: 16,
+  missedVoteSlashBps: 16,
+  maxMissedRounds: 16,
+  maxIdleRounds: 16,
+};
+const AMOUNTS = ["rewardPerRound", "minWorkerStake", "minValidatorStake", "rejectSlashAmount", "missedRevealSlashAmount", "absenceSlashAmount"] as const;
+
+/**
+ * JobParams from the job file's "job" section: token amounts in whole tokens ("100", "2.5"), integers as
+ * JSON numbers (maxSamplesPerUpdate, a uint64, also as a string of digits), `startIn` in seconds from now.
+ * The contract checks the rest (and names the parameter it refuses).
+ */
 function jobParams(j: Record<string, unknown>, now: number, model: { digest: string; codec: number }, spec: { digest: string; codec: number }): JobParams {
   const d = defaultJobParams();
   const known = new Set([...Object.keys(d), "startIn"]);
   for (const k of Object.keys(j)) if (!known.has(k) || k.endsWith("Digest") || k.endsWith("Codec") || k === "startTime") throw new UsageError(`job spec: "job.${k}" is not a job parameter`);
-  const amounts = ["rewardPerRound", "minWorkerStake", "minValidatorStake", "rejectSlashAmount", "missedRevealSlashAmount"] as const;
   const out: Record<string, unknown> = { ...d };
   for (const [k, val] of Object.entries(j)) {
     if (k === "startIn") continue;
-    if ((amounts as readonly string[]).includes(k)) out[k] = tokens(String(val), `job.${k}`);
-    else if (!Number.isInteger(val) || (val as number) < 0) throw new UsageError(`job spec: "job.${k}" must be a non-negative integer`);
-    else out[k] = val;
+    if ((AMOUNTS as readonly string[]).includes(k)) {
+      out[k] = tokens(String(val), `job.${k}`);
+      continue;
+    }
+    const bits = UINT_BITS[k as keyof JobParams] ?? 256;
+    const ok = (Number.isSafeInteger(val) && (val as number) >= 0) || (bits === 64 && typeof val === "string" && /^\d+$/.test(val));
+    const n = ok ? BigInt(val as number | string) : -1n;
+    if (n < 0n || n >= 1n << BigInt(bits)) throw new UsageError(`job spec: "job.${k}" must be an integer in [0, 2^${bits})`);
+    out[k] = bits === 64 ? n : Number(n);
   }
   const startIn = j.startIn === undefined ? 60 : Number(j.startIn);
   if (!Number.isInteger(startIn) || startIn < 1) throw new UsageError(`job spec: "job.startIn" must be a positive number of seconds`);

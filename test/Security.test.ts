@@ -435,7 +435,7 @@ describe("Security: lower-severity findings (9) and declared sample counts (10)"
     const now = BigInt(await time.latest());
     const long = defaultJobParams({ startTime: now + 60n, voteRevealPeriod: 7 * DAY });
     await expect(as(p.coord, p.sponsor).createJob(long)).to.be.revertedWithCustomError(p.coord, "InvalidParams").withArgs("roundLongerThanPauseCooldown");
-    const unguarded = p.coord.attach(await (await ethers.deployContract("TrainingCoordinator", [await p.stake.getAddress(), ethers.ZeroAddress])).getAddress());
+    const unguarded = p.coord.attach(await (await ethers.deployContract("TrainingCoordinator", [await p.stake.getAddress(), ethers.ZeroAddress])).getAddress()) as typeof p.coord;
     expect(await unguarded.guardian()).to.equal(ethers.ZeroAddress);
     await as(p.token, p.sponsor).approve(await unguarded.getAddress(), 300n * ONE);
     await expect(as(unguarded as typeof p.coord, p.sponsor).createJob(long)).to.emit(unguarded, "JobCreated");

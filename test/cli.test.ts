@@ -1,11 +1,14 @@
 /**
  * The `fedstake` CLI against a real `hardhat node` (127.0.0.1), one round played by hand and by a
- * daemon: deploy, keystore, mint, stake, unstake/withdraw (a decoded revert), job create (serving its
- * spec and initial model), job join, job show; a validator daemon and a validator voting by hand
- * (`vote evaluate`, `vote commit`, `vote reveal`, `round finalize`, `model attest`, `claim`), with five
- * submissions the test makes itself: one good update and four bad ones — an artifact that does not
- * decode, one built on another base model, one whose header names another worker, and a CID nobody
- * serves. The daemon must reject each with its reason in its log and keep running.
+ * daemon: deploy (with a guardian), keystore, mint, stake, unstake/withdraw (a decoded revert), job
+ * create (serving its spec and initial model; a job file whose round outlasts unbonding is refused),
+ * job join, job show; a validator daemon and a validator voting by hand (`vote evaluate`, `vote commit`,
+ * `vote reveal`, `round finalize`, `model attest`, `claim`), with six submissions the test makes itself:
+ * one good update, four bad ones — an artifact that does not decode, one built on another base model,
+ * one whose header names another worker, and a CID nobody serves — and a commitment never revealed.
+ * The daemon must reject each bad update with its reason in its log and keep running; the rejected
+ * workers and the one that did not reveal are slashed; both validators leave the committee once the
+ * job is over, so that all their stake is free again.
  */
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -71,7 +74,7 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
   before(async function () {
     dir = mkdtempSync(join(tmpdir(), "fedstake-cli-"));
     devnet = await startDevnet();
-    wallets = Array.from({ length: 9 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(devnet.provider) as unknown as Wallet);
+    wallets = Array.from({ length: 10 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(devnet.provider) as unknown as Wallet);
     const { FEDSTAKE_PRIVATE_KEY: _k, FEDSTAKE_KEYSTORE_PASSWORD: _p, ...clean } = process.env;
     env = { ...clean, FEDSTAKE_RPC: devnet.url, FEDSTAKE_DEPLOYMENT: join(dir, "deployment.json") };
   });
@@ -95,8 +98,11 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
   });
 
   it("plays a round: bad submissions are rejected with their reasons, the daemon keeps running, the manual validator votes, attests and claims", async function () {
-    const [admin, sponsor, vDaemon, vHand, ...workers] = wallets as [Wallet, Wallet, Wallet, Wallet, ...Wallet[]];
-    await ok(["deploy", "--unbonding", "30"], keyOf(0));
+    const [admin, sponsor, vDaemon, vHand, ...rest] = wallets as [Wallet, Wallet, Wallet, Wallet, ...Wallet[]];
+    // Five workers reveal; the last account commits and never reveals.
+    const workers = rest.slice(0, 5);
+    const noShow = rest[5]!;
+    expect(await ok(["deploy", "--unbonding", "600", "--guardian", admin.address], keyOf(0))).to.match(new RegExp(`guardian ${admin.address}`));
     const dep = JSON.parse(readFileSync(join(dir, "deployment.json"), "utf8"));
     const { coord, stake, token } = attach(dep, admin);
 
@@ -116,7 +122,7 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     expect(early.code).to.equal(1);
     expect(early.err).to.match(/withdraw would revert: \w+\(/);
     // Workers are played by this test (ethers), with stake of their own.
-    for (const w of workers) {
+    for (const w of [...workers, noShow]) {
       await sendTx(admin, token, "mint", [w.address, 10n ** 20n]);
       await sendTx(w, attach(dep, w).token, "approve", [dep.stakeManager, 10n ** 20n]);
       await sendTx(w, attach(dep, w).stake, "stake", [10n ** 20n]);
@@ -130,12 +136,39 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
         model: MODEL,
         aggregation: { kind: "fedavg" },
         validation: { maxNorm: 10, lossTolerance: 0.5, minCosineToMedian: -1 },
-        job: { startIn: 30, numRounds: 1, rewardPerRound: "100", commitPeriod: 10, revealPeriod: 8, voteCommitPeriod: 30, voteRevealPeriod: 10, attestPeriod: 60, maxUpdates: 8, maxValidators: 4, attestBps: 6000, minValidatorStake: "100", minWorkerStake: "10" },
+        job: {
+          startIn: 30,
+          numRounds: 1,
+          rewardPerRound: "100",
+          commitPeriod: 10,
+          revealPeriod: 8,
+          voteCommitPeriod: 30,
+          voteRevealPeriod: 10,
+          slashWindow: 120,
+          attestPeriod: 60,
+          maxUpdates: 8,
+          maxSamplesPerUpdate: "1000",
+          maxValidators: 4,
+          attestBps: 6000,
+          minValidatorStake: "100",
+          minWorkerStake: "10",
+          // 8 slots × 10 ≥ the round's worker reward (80): the contract's price of filling a round with junk.
+          rejectSlashAmount: "10",
+          absenceSlashAmount: "20",
+        },
       }),
     );
     const badJob = join(dir, "bad-job.json");
     writeFileSync(badJob, JSON.stringify({ model: MODEL, aggregation: { kind: "mean" } }));
     expect((await cli(["job", "create", "--spec", badJob], keyOf(1))).err).to.match(/aggregation\.kind must be "fedavg", "median" or "trimmed_mean", got "mean"/);
+    const longJob = join(dir, "long-job.json");
+    writeFileSync(longJob, JSON.stringify({ model: MODEL, job: { slashWindow: 600 } }));
+    const long = await cli(["job", "create", "--spec", longJob], keyOf(1));
+    expect(long.code, long.err).to.equal(2);
+    expect(long.err).to.match(/must be shorter than the stake manager's unbonding period \(600 s\)/);
+    const wideJob = join(dir, "wide-job.json");
+    writeFileSync(wideJob, JSON.stringify({ model: MODEL, job: { maxUpdates: 70000 } }));
+    expect((await cli(["job", "create", "--spec", wideJob], keyOf(1))).err).to.match(/"job\.maxUpdates" must be an integer in \[0, 2\^16\)/);
     const sponsorProc = spawn(process.execPath, [join(ROOT, "scripts/fedstake.ts"), "job", "create", "--spec", jobFile, "--ipfs-dir", join(dir, "sponsor-ipfs"), "--serve"], {
       cwd: dir,
       env: { ...env, ...keyOf(1) },
@@ -155,8 +188,13 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     await ok(["job", "join", "--job", "1"], keyOf(2));
     await ok(["job", "join", "--job", "1", "--keystore", ks], hand);
     const show = JSON.parse(await ok(["job", "show", "--job", "1", "--json"]));
-    expect(show).to.include({ sponsor: sponsor.address, initialModel: initialModel.toString(), phase: "NotStarted", numRounds: 1, rewardPerRound: "100.0" });
+    expect(show).to.include({ sponsor: sponsor.address, initialModel: initialModel.toString(), status: "Active", phase: "NotStarted", numRounds: 1, rewardPerRound: "100.0", maxSamplesPerUpdate: "1000", guardian: admin.address, paused: false });
+    expect(show.periods).to.include({ slashWindow: 120, attest: 60 });
+    expect(show.slash).to.deep.equal({ rejected: "10.0", missedReveal: "2.0", absence: "20.0" });
+    expect(show.liveness).to.deep.equal({ maxMissedRounds: 3, maxIdleRounds: 6 });
     expect(show.committee).to.deep.equal([vDaemon.address, vHand.address]);
+    // Each seat holds the job's absence bond from the member's stake.
+    expect((await stake.getFunction("freeStakeOf")(vDaemon.address)) as bigint).to.equal(380n * 10n ** 18n);
 
     // Validators: one daemon (key in its config), one by hand (keystore), each with a held-out slice.
     const nodeCfg = (name: string, index: number, extra: Partial<NodeConfig>): string => {
@@ -192,7 +230,8 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
         await store.add(encodeArtifact(header(workers[0]!), delta)),
         await store.add(new TextEncoder().encode("this is not an artifact")),
         await store.add(encodeArtifact(header(workers[2]!, { baseModelCid: CID.createV1(0x55, await sha256.digest(new Uint8Array(1))).bytes }), delta)),
-        await store.add(encodeArtifact(header(workers[3]!, { worker: getBytes(workers[0]!.address) }), delta)),
+        // (Naming worker 1, not worker 0: a copy of worker 0's artifact would be refused as a duplicate digest.)
+        await store.add(encodeArtifact(header(workers[3]!, { worker: getBytes(workers[1]!.address) }), delta)),
         CID.createV1(0x55, await sha256.digest(unreachable)),
       ];
       const salts = cids.map(() => randomSalt());
@@ -202,6 +241,8 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
         const { digest, codec } = cidToChain(cids[i]!);
         await sendTx(w, attach(dep, w).coord, "commitUpdate", [1n, 1n, updateCommitment({ jobId: 1n, round: 1n, worker: w.address, cidDigest: digest, cidCodec: codec, numSamples: 100n, salt: salts[i]! })]);
       }
+      const hidden = cidToChain(CID.createV1(0x55, await sha256.digest(new TextEncoder().encode("never revealed"))));
+      await sendTx(noShow, attach(dep, noShow).coord, "commitUpdate", [1n, 1n, updateCommitment({ jobId: 1n, round: 1n, worker: noShow.address, cidDigest: hidden.digest, cidCodec: hidden.codec, numSamples: 100n, salt: randomSalt() })]);
       await waitPhase(coord, Phase.Reveal);
       for (const [i, w] of workers.entries()) {
         const { digest, codec } = cidToChain(cids[i]!);
@@ -236,14 +277,20 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       // daemon's aggregate and the hand validator's (another process) must be the same bytes.
       await ok(["model", "attest", handCfg, "--keystore", ks], hand);
       await waitPhase(coord, Phase.Completed);
+      // The hand validator settles: slashes still open, its vote reward, and it leaves the committee.
       await ok(["claim", handCfg, "--keystore", ks], hand);
+      expect((await coord.getFunction("memberOf")(1n, vHand.address)).position).to.equal(0n);
+      // The good worker claims its reward, which releases the stake its commitment locked.
+      await sendTx(workers[0]!, attach(dep, workers[0]!).coord, "claimUpdateReward", [1n, 1n, 0n]);
+      expect((await stake.getFunction("freeStakeOf")(workers[0]!.address)) as bigint).to.equal(10n ** 20n);
     } finally {
       await store.stop();
     }
 
     const status = JSON.parse(await ok(["status", "--job", "1", "--json"]));
-    expect(status.phase).to.equal("Completed");
+    expect(status).to.include({ phase: "Completed", status: "Completed" });
     expect(status.rounds[0].outcome).to.equal("decided");
+    expect(status.rounds[0].committed).to.equal(6);
     expect(status.rounds[0].updates.map((u: { accepted: boolean }) => u.accepted)).to.deep.equal([true, false, false, false, false]);
     expect(status.rounds[0].votes.map((v: { bitmap: string }) => v.bitmap)).to.deep.equal(["0x1", "0x1"]);
     expect(status.rounds[0].model).to.match(/^bafk/);
@@ -261,13 +308,35 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     expect(reason(4)).to.match(/^unavailable: /);
     expect(events.map((e) => e.event)).to.include.members(["vote-committed", "vote-revealed", "attested"]);
     expect(daemon.exitCode, "validator daemon still running").to.equal(null);
-    // Supermajority-rejected workers are slashed by the validators' settle step.
+    // Supermajority-rejected workers and the one that never revealed are slashed by the validators'
+    // settle step; the daemon leaves the committee once the job is over.
+    const stakeOf = async (a: string) => (await stake.getFunction("stakeOf")(a)) as bigint;
     let slashed: boolean[] = [];
-    for (let i = 0; i < 40; i++) {
-      slashed = await Promise.all(workers.map(async (w) => ((await stake.getFunction("stakeOf")(w.address)) as bigint) < 10n ** 20n));
-      if (slashed.filter(Boolean).length === 4) break;
+    for (let i = 0; i < 60; i++) {
+      slashed = await Promise.all([...workers, noShow].map(async (w) => (await stakeOf(w.address)) < 10n ** 20n));
+      if (slashed.filter(Boolean).length === 5 && ((await coord.getFunction("committeeOf")(1n)) as string[]).length === 0) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    expect(slashed).to.deep.equal([false, true, true, true, true]);
+    expect(slashed).to.deep.equal([false, true, true, true, true, true]);
+    expect(await stakeOf(workers[1]!.address)).to.equal(90n * 10n ** 18n); // rejectSlashAmount 10
+    expect(await stakeOf(noShow.address)).to.equal(98n * 10n ** 18n); // missedRevealSlashAmount 2
+    expect([...((await coord.getFunction("committeeOf")(1n)) as string[])]).to.deep.equal([]);
+    for (const v of [vDaemon, vHand]) expect((await stake.getFunction("freeStakeOf")(v.address)) as bigint, v.address).to.equal(await stakeOf(v.address));
+    const after = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(after.some((e) => e.event === "left-committee"), "daemon left the committee").to.equal(true);
+    // Slashes are burned, all of them; the status shows each with its reason.
+    const final = JSON.parse(await ok(["status", "--job", "1", "--json"]));
+    expect(final.rounds[0].slashes.map((x: { reason: string }) => x.reason).sort()).to.deep.equal([
+      "missed update reveal",
+      "rejected update",
+      "rejected update",
+      "rejected update",
+      "rejected update",
+    ]);
+    // The same as text: one row per round, with its outcome and what was slashed.
+    expect(await ok(["status", "--job", "1"])).to.match(/^job 1 \(Completed\): round 1, phase Completed, 1 paid rounds/).and.match(/^\s+1\s+decided\s+6\s+5\s+1\s+2\s+42\.0\s+bafk/m);
+    expect(await ok(["job", "show", "--job", "1"])).to.match(/^periods\s+\{"commit":10,"reveal":8,"voteCommit":30,"voteReveal":10,"slashWindow":120,"attest":60\}$/m);
+    const burned = (await token.getFunction("balanceOf")("0x000000000000000000000000000000000000dEaD")) as bigint;
+    expect(burned).to.equal(42n * 10n ** 18n);
   });
 });

@@ -1,7 +1,9 @@
 /**
  * End to end on a real `hardhat node` (127.0.0.1), with real worker and validator processes, each with
  * its own key and embedded IPFS node: 3 workers (one malicious), 2 validators, 3 rounds on MNIST.
- * Runs the demo itself (`scripts/demo.ts`) and checks what it reports and what the chain says.
+ * Runs the demo itself (`scripts/demo.ts`) and checks what it reports and what the chain says: rounds,
+ * slashes (burned, all of them), and that every node settled after the job, leaving no
+ * stake locked and no committee bond held.
  */
 import { expect } from "chai";
 import { spawn } from "node:child_process";
@@ -17,13 +19,23 @@ interface Round {
   testAccuracy: number | null;
   updates: { name: string; malicious: boolean; accepted: boolean; reason: string }[];
   attestations: { validator: string; digest: string }[];
-  slashes: { account: string; amount: string }[];
+  slashes: { account: string; reason: string; amount: string }[];
+}
+
+interface Ledger {
+  supply: number;
+  burned: number;
+  slashed: number;
+  balanced: boolean;
+  nodesSettled: number;
+  nodes: number;
 }
 
 describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two crashes", function () {
   this.timeout(900_000);
   let rounds: Round[];
-  let accounts: { name: string; stake: number; balance: number }[];
+  let accounts: { name: string; stake: number; free: number; balance: number }[];
+  let ledger: Ledger;
   let crashes: { node: string; killedAfter: string }[];
 
   before(async function () {
@@ -42,6 +54,7 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
     rounds = JSON.parse(readFileSync(join(dir, "rounds.json"), "utf8"));
     accounts = JSON.parse(readFileSync(join(dir, "accounts.json"), "utf8"));
     crashes = JSON.parse(readFileSync(join(dir, "crashes.json"), "utf8"));
+    ledger = JSON.parse(readFileSync(join(dir, "ledger.json"), "utf8"));
   });
 
   it("decides every round, rejects the malicious update and accepts every honest one", function () {
@@ -81,5 +94,15 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
       expect(a.balance, a.name).to.be.above(0); // rewards claimed (they staked everything they had)
     }
     for (const a of accounts.filter((x) => x.name.startsWith("validator"))) expect(a.balance, a.name).to.be.above(0);
+  });
+
+  it("burns slashed stake, and every node settles: no lock or bond is left", function () {
+    const slashes = rounds.flatMap((r) => r.slashes);
+    expect(slashes.every((s) => s.account.endsWith("-malicious") && s.reason === "rejected update"), JSON.stringify(slashes)).to.equal(true);
+    expect(ledger.slashed).to.be.above(0);
+    expect(ledger.burned).to.be.closeTo(ledger.slashed, 1e-9);
+    expect(ledger.balanced, JSON.stringify(ledger)).to.equal(true);
+    expect(ledger.nodesSettled).to.equal(ledger.nodes);
+    for (const a of accounts.filter((x) => x.name !== "sponsor")) expect(a.free, `${a.name}: free stake`).to.equal(a.stake);
   });
 });

@@ -196,10 +196,12 @@ contract CoordinatorExtension is CoordinatorBase {
         }
     }
 
-    /// @notice Evicts a member that revealed no vote in the last `maxMissedRounds` decided rounds (it already
-    /// stopped counting towards quorum) and slashes its bond, which frees its seat. Anyone may call it.
+    /// @notice Evicts a member of an active job that revealed no vote in the last `maxMissedRounds` decided
+    /// rounds (it already stopped counting towards quorum) and slashes its bond, which frees its seat.
+    /// Anyone may call it. Once the job has ended, members leave freely instead.
     function evictAbsentMember(uint256 jobId, address validator) external onlyDelegated nonReentrant {
         JobState memory s = _loadState(jobId);
+        if (s.status != JobStatus.Active) revert JobNotActive(jobId);
         Committee.Seats storage seats = _committee[jobId];
         Committee.Member memory m = seats.member[validator];
         if (m.position == 0) revert NotInCommittee();
@@ -369,6 +371,12 @@ contract CoordinatorExtension is CoordinatorBase {
     /// @notice Stake attesting a model CID in a round.
     function attestedStakeOf(uint256 jobId, uint256 round, bytes32 digest, uint16 codec) external view returns (uint256) {
         return _rounds[jobId][round].attestedStake[keccak256(abi.encode(digest, codec))];
+    }
+
+    /// @notice Round-start stake of a member that committed a vote in `round` and withheld it, until its
+    /// slash is executed (0 otherwise).
+    function withheldStakeOf(uint256 jobId, uint256 round, address validator) external view returns (uint256) {
+        return _rounds[jobId][round].withheldStake[validator];
     }
 
     /// @notice Whether an update with this digest was ever revealed in the job.

@@ -129,6 +129,12 @@ function findRevertData(e: unknown): string | undefined {
 const NONCE_USED = /nonce too low|nonce has already been used|NONCE_EXPIRED/i;
 const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|timeout|fetch failed|503|502|429/i;
 
+/**
+ * Gas added to the estimate of calls whose cost depends on who lands first: an attestation estimated
+ * before another validator's is mined may be the one that crosses the threshold and opens the next round.
+ */
+const RACE_GAS_HEADROOM: Record<string, bigint> = { attestModel: 200_000n, finalizeRound: 100_000n };
+
 /** The next nonce each local account will use: the RPC's "pending" count can lag a just-mined tx. */
 const nextNonce = new Map<string, number>();
 
@@ -162,7 +168,7 @@ async function sendRequest(
   const provider = wallet.provider as JsonRpcProvider;
   const retries = opts.retries ?? 6;
   try {
-    request.gasLimit = ((await wallet.estimateGas({ ...request, from: wallet.address })) * 12n) / 10n;
+    request.gasLimit = ((await wallet.estimateGas({ ...request, from: wallet.address })) * 12n) / 10n + (RACE_GAS_HEADROOM[label] ?? 0n);
   } catch (e) {
     const name = decodeRevert(e);
     if (name) throw new ChainError(`${label} would revert: ${name}`, name.split("(")[0]);

@@ -72,6 +72,28 @@ export interface RoundResultView {
   slashableBitmap: bigint;
   workerRewardEach: bigint;
   updateCount: bigint;
+  start: bigint;
+}
+
+/** The fields of `TrainingCoordinator.jobConfig` the daemons read (fixed at job creation). */
+export interface JobConfigView {
+  commitPeriod: bigint;
+  revealPeriod: bigint;
+  voteCommitPeriod: bigint;
+  voteRevealPeriod: bigint;
+  slashWindow: bigint;
+  maxUpdates: bigint;
+  maxSamplesPerUpdate: bigint;
+  minWorkerStake: bigint;
+  workerLock: bigint;
+  maxMissedRounds: bigint;
+  absenceSlashAmount: bigint;
+}
+
+/** When a round's vote reveal ends and its slash deadline falls (seconds, chain time). */
+export function roundWindows(c: JobConfigView, start: bigint): { voteRevealEnd: bigint; slashDeadline: bigint } {
+  const voteRevealEnd = start + c.commitPeriod + c.revealPeriod + c.voteCommitPeriod + c.voteRevealPeriod;
+  return { voteRevealEnd, slashDeadline: voteRevealEnd + c.slashWindow };
 }
 
 export class NodeContext {
@@ -84,6 +106,7 @@ export class NodeContext {
   /** The job spec named on chain (model, aggregation, acceptance policy), fetched at start. */
   job!: JobSpec;
   private readonly logFile: string;
+  private configCache?: JobConfigView;
 
   private constructor(cfg: NodeConfig, wallet: Wallet, store: HeliaStore) {
     this.cfg = cfg;
@@ -120,6 +143,16 @@ export class NodeContext {
   /** The job's acceptance policy with this validator's overrides. */
   get policy(): ValidationPolicy {
     return { ...this.job.validation, ...this.cfg.policy };
+  }
+
+  /** The job's parameters (read once: they never change). */
+  async config(): Promise<JobConfigView> {
+    return (this.configCache ??= (await this.chain.coord.getFunction("jobConfig")(this.jobId)) as JobConfigView);
+  }
+
+  /** The latest block's timestamp: the clock the contracts' phases and slash deadlines follow. */
+  async chainNow(): Promise<bigint> {
+    return BigInt((await this.wallet.provider!.getBlock("latest"))!.timestamp);
   }
 
   /**
@@ -169,7 +202,7 @@ export class NodeContext {
   async send(method: string, args: unknown[]) {
     const t0 = performance.now();
     const rc = await sendTx(this.wallet, this.chain.coord, method, args, { log: (m) => this.log("retry", { message: m }) });
-    this.log("tx", { method, round: typeof args[1] === "bigint" ? args[1] : undefined, ms: Math.round(performance.now() - t0), gas: rc.gasUsed });
+    this.log("tx", { method, ...(typeof args[1] === "bigint" ? { round: args[1] } : {}), ms: Math.round(performance.now() - t0), gas: rc.gasUsed });
     return rc;
   }
 

@@ -1,9 +1,10 @@
 /**
  * The worker and validator daemon loop (`fedstake worker|validator CONFIG`): polls the job's phase and
  * acts once per phase; SIGTERM or SIGINT stops it cleanly (its state file lets a restart resume).
- * After the job ends it keeps serving the artifacts it holds until stopped.
+ * After the job ends it settles (claims, lock releases, slashes still in their window, leaving the
+ * committee), then keeps serving the artifacts it holds until stopped.
  */
-import { JobStatus, phaseName } from "../chain/protocol.ts";
+import { Phase, phaseName } from "../chain/protocol.ts";
 import type { NodeContext } from "./context.ts";
 import { ValidatorRole } from "./validatorRole.ts";
 import { WorkerRole } from "./workerRole.ts";
@@ -28,25 +29,31 @@ export async function runDaemon(ctx: NodeContext): Promise<never> {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   let ended = false;
+  let settled = false;
   let shown = "";
   for (;;) {
     try {
       const [round, phase] = await ctx.chain.coord.getFunction("phaseOf")(ctx.jobId);
-      const st = await ctx.chain.coord.getFunction("jobState")(ctx.jobId);
       if (`${round}/${phase}` !== shown) {
         shown = `${round}/${phase}`;
         ctx.log("phase", { round, phase: phaseName(phase) });
       }
-      if (!ended) await role.tick(round, Number(phase));
-      if (!ended && Number(st.status) !== JobStatus.Active) {
-        // Last claims are done; keep serving the artifacts this node holds until stopped.
+      // After the job ends the role still has duties (last claims, lock releases, slashes within their
+      // window, leaving the committee): it ticks until it says it is settled.
+      if (!settled) await role.tick(round, Number(phase));
+      if (!ended && Number(phase) >= Phase.Completed) {
         ended = true;
-        ctx.log("job-ended", { status: Number(st.status) });
+        ctx.log("job-ended", { status: Number((await ctx.chain.coord.getFunction("jobState")(ctx.jobId)).status), phase: phaseName(phase) });
+      }
+      if (ended && !settled && role.settled) {
+        // Keep serving the artifacts this node holds until stopped.
+        settled = true;
+        ctx.log("settled", {});
       }
     } catch (e) {
       // One failed step (an RPC hiccup, a revert) is logged and tried again on the next tick.
       ctx.log("error", { message: (e as Error).message.slice(0, 300) });
     }
-    await new Promise((r) => setTimeout(r, ended ? 2000 : 500));
+    await new Promise((r) => setTimeout(r, settled ? 2000 : 500));
   }
 }

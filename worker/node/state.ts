@@ -14,8 +14,13 @@ export interface RoundState {
   committed?: boolean;
   revealed?: boolean;
   attested?: boolean;
+  /** Worker: every own update of the decided round is claimed, released, or left to its slash. */
   claimed?: boolean;
   modelCid?: string;
+  /** Worker: why the chain refused the reveal (round full, duplicate digest…); the lock expires on its own. */
+  revealRefused?: string;
+  /** Validator: the round's slashes (missed reveals, rejected updates) are executed, or their window is over. */
+  slashed?: boolean;
 }
 
 export interface NodeState {

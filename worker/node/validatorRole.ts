@@ -2,23 +2,36 @@
  * The validator daemon's round logic: after the reveal phase fetch every revealed update (timeouts,
  * size caps), check and evaluate each on the held-out data, commit the accept bitmap and reveal it;
  * finalize when nobody else has; compute the aggregate of the accepted updates, pin it and attest
- * its CID; slash rejected updates; claim rewards. Every decision is logged with its reason.
+ * its CID; once a round's vote reveal is over and before its slash deadline, slash the workers that
+ * committed and never revealed, the updates a supermajority rejected and the votes committed and
+ * withheld; evict members absent for maxMissedRounds decided rounds; claim rewards; after the job
+ * ends, leave the committee to release the seat's bond. Every decision is logged with its reason.
  */
-import { getBytes } from "ethers";
+import { getBytes, type EventLog } from "ethers";
 import type { CID } from "multiformats/cid";
 import { decodeArtifact, type Tensor } from "../artifacts/index.ts";
 import { aggregate, applyDelta, type Contribution } from "../aggregation/strategies.ts";
 import { ChainError, revealedUpdates } from "../chain/client.ts";
-import { hasBit, Phase, randomSalt, voteCommitment } from "../chain/protocol.ts";
+import { hasBit, Outcome, Phase, randomSalt, SlashReason, voteCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { cidFromChain, cidToChain } from "../storage/store.ts";
 import { evaluate } from "../training/trainer.ts";
 import { decideRound, type Decision, type Revealed } from "../validation/validate.ts";
-import { modelArtifact, type NodeContext } from "./context.ts";
+import { modelArtifact, roundWindows, type NodeContext, type RoundResultView } from "./context.ts";
 import { paramsOf } from "../training/model.ts";
 
 /** The largest update artifact a validator fetches. */
 const MAX_UPDATE_BYTES = 64 * 1024 * 1024;
+
+/** A worker's commitment slot holds small states (revealed, slashed…) at or below this, else the commitment. */
+const SLOT_STATE_MAX = 15n;
+/** Update record flag: slashed already. */
+const UPDATE_SLASHED = 2n;
+/**
+ * Reverts a slash may meet that are nobody's fault: too early, too late, the round was voided or full
+ * (the worker could not reveal), or another validator was first. Not logged as failures.
+ */
+const SLASH_EXPECTED = new Set(["RevealNotOver", "SlashWindowOver", "RoundVoided", "RoundWasFull", "NothingToSlash"]);
 
 /** One update's decision, with what the chain says of it (for `fedstake vote evaluate`). */
 export type EvaluatedUpdate = Decision & { worker: string; numSamples: bigint; baseLoss: number };
@@ -30,6 +43,10 @@ export class ValidatorRole {
   private readonly prefetched = new Map<string, Map<string, Uint8Array>>();
   /** Accepted deltas of the round being decided (index → delta, samples), kept for aggregation. */
   private readonly deltas = new Map<string, Map<number, Contribution>>();
+  /** Set by `settle`: the job has ended and nothing is left to slash, claim or release. */
+  settled = false;
+  /** The last decided round after which absent members were looked for. */
+  private evictionsChecked = 0n;
 
   constructor(ctx: NodeContext) {
     this.ctx = ctx;
@@ -45,10 +62,13 @@ export class ValidatorRole {
     if (phase === Phase.Reveal) await this.prefetch(round);
     else if (phase === Phase.VoteCommit && !st.committed) await this.commitVote(round);
     else if (phase === Phase.VoteReveal && st.committed && !st.revealed) await this.revealVote(round);
-    else if (phase === Phase.Finalize) await this.anyone("finalizeRound", round);
-    else if (phase === Phase.Attest && !st.attested) await this.attest(round);
+    else if (phase === Phase.Finalize) {
+      // The aggregate's attestation comes next, on the round's critical path: slashes wait a tick.
+      await this.anyone("finalizeRound", round);
+      return;
+    } else if (phase === Phase.Attest && !st.attested && st.revealed) await this.attest(round);
     else if (phase === Phase.AttestExpired) await this.anyone("skipAttestation", round);
-    await this.settle(round);
+    await this.settle(round, phase);
   }
 
   /** One update artifact, with the validator's fetch timeout and the size cap. */
@@ -135,17 +155,31 @@ export class ValidatorRole {
     else if (ctx.state.round(round).bitmap === undefined) await this.evaluate(round);
     const st = ctx.state.round(round);
     const commitment = voteCommitment({ jobId: ctx.jobId, round, validator: ctx.wallet.address, bitmap: BigInt(st.bitmap!), salt: st.salt! });
-    const rc = await ctx.send("commitVote", [ctx.jobId, round, commitment]);
+    let tx: string;
+    try {
+      tx = (await ctx.send("commitVote", [ctx.jobId, round, commitment])).hash;
+    } catch (e) {
+      // Mined before a crash kept this node from recording it: the chain holds this very commitment.
+      if (!(e instanceof ChainError && e.errorName === "AlreadyCommitted" && (await ctx.chain.coord.getFunction("voteSlotOf")(ctx.jobId, ctx.wallet.address)) === commitment)) throw e;
+      tx = "(mined earlier)";
+    }
     ctx.state.save(round, { committed: true });
-    ctx.log("vote-committed", { round, bitmap: st.bitmap, tx: rc.hash });
+    ctx.log("vote-committed", { round, bitmap: st.bitmap, tx });
   }
 
   async revealVote(round: bigint): Promise<void> {
     const st = this.ctx.state.round(round);
     if (!st.committed || st.bitmap === undefined) throw new Error(`round ${round}: this validator has no committed vote to reveal (state file ${this.ctx.cfg.dataDir}/state.json)`);
-    const rc = await this.ctx.send("revealVote", [this.ctx.jobId, round, BigInt(st.bitmap!), st.salt!]);
+    let tx: string;
+    try {
+      tx = (await this.ctx.send("revealVote", [this.ctx.jobId, round, BigInt(st.bitmap!), st.salt!])).hash;
+    } catch (e) {
+      // Mined before a crash kept this node from recording it.
+      if (!(e instanceof ChainError && e.errorName === "AlreadyRevealed")) throw e;
+      tx = "(mined earlier)";
+    }
     this.ctx.state.save(round, { revealed: true });
-    this.ctx.log("vote-revealed", { round, tx: rc.hash });
+    this.ctx.log("vote-revealed", { round, tx });
   }
 
   /** A permissionless step: whoever is first does it; the others see it already done. */
@@ -189,33 +223,181 @@ export class ValidatorRole {
       const rc = await ctx.send("attestModel", [ctx.jobId, round, digest, codec]);
       ctx.log("attested", { round, model: cid.toString(), updates: contributions.length, tx: rc.hash });
     } catch (e) {
-      // Enough others attested first: the round (or the whole job) moved on without this attestation.
-      if (!(e instanceof ChainError && (e.errorName === "WrongRound" || e.errorName === "JobNotActive"))) throw e;
-      ctx.log("attest-late", { round, model: cid.toString() });
+      // Enough others attested first: the round (or the whole job) moved on without this attestation;
+      // or this validator may not attest it (it revealed no vote in the round, or attested already).
+      const expected = e instanceof ChainError && ["WrongRound", "WrongPhase", "JobNotActive", "NotVoted", "AlreadyAttested"].includes(e.errorName ?? "");
+      // Attestations sent at the same time race: one estimated before another was mined may end up the one
+      // that crosses the threshold and run out of gas opening the next round, or be mined after the round
+      // moved on and revert. If the round moved on meanwhile, this one is simply late; else the next tick
+      // tries again (the state file does not say attested).
+      const [now, phase] = (await ctx.chain.coord.getFunction("phaseOf")(ctx.jobId)) as [bigint, bigint];
+      const movedOn = now !== round || Number(phase) !== Phase.Attest;
+      if (!expected && !movedOn) throw e;
+      ctx.log("attest-late", { round, model: cid.toString(), reason: expected ? (e as ChainError).errorName : (e as Error).message.slice(0, 120) });
     }
     ctx.state.save(round, { attested: true });
   }
 
-  /** Slashes supermajority-rejected updates of decided rounds, and claims accrued validator rewards. */
-  async settle(current: bigint): Promise<void> {
+  /**
+   * Executes the slashes of every round whose vote reveal is over and whose slash deadline has not
+   * passed (workers that committed and did not reveal, updates a supermajority rejected, votes committed
+   * and withheld), evicts absent members while the job is active, claims accrued validator rewards,
+   * and, once the job has ended, leaves the committee to release the seat's bond.
+   * `phase` is the current round's phase, when the caller knows it. A failing call is logged and tried
+   * again on the next tick. Sets `settled` when the job has ended and nothing is left.
+   */
+  async settle(current: bigint, phase?: number): Promise<void> {
     const ctx = this.ctx;
-    for await (const { round, res } of ctx.decidedUnsettled(current)) {
-      const slashable = BigInt(res.slashableBitmap);
-      for (let i = 0; i < 256; i++) {
-        if (!hasBit(slashable, i)) continue;
-        try {
-          const rc = await ctx.send("slashRejectedUpdate", [ctx.jobId, round, i]);
-          ctx.log("slashed", { round, index: i, tx: rc.hash });
-        } catch (e) {
-          if (!(e instanceof ChainError && e.errorName === "NothingToSlash")) throw e;
-        }
+    const coord = ctx.chain.coord;
+    if (phase === undefined) phase = Number(((await coord.getFunction("phaseOf")(ctx.jobId)) as [bigint, bigint])[1]);
+    let pending = false;
+    let now: bigint | undefined;
+    for (let round = 1n; round <= current; round++) {
+      if (ctx.state.round(round).slashed) continue;
+      // The current round's vote reveal is over once it is in (or past) its finalize phase.
+      if (round === current && phase < Phase.Finalize) {
+        pending = true;
+        continue;
       }
-      ctx.state.save(round, { claimed: true });
+      now ??= await ctx.chainNow();
+      if (await this.slashRound(round, now, phase >= Phase.Completed)) ctx.state.save(round, { slashed: true });
+      else pending = true;
     }
-    const owed = (await ctx.chain.coord.getFunction("memberOf")(ctx.jobId, ctx.wallet.address)).owed as bigint;
+    // Completed, Cancelled and Expired are the phases of a job that is no longer active.
+    const ended = phase >= Phase.Completed;
+    // The last round with an outcome: the current one once finalized, else the one before.
+    if (!ended) await this.evictAbsent(phase >= Phase.Attest ? current : current - 1n);
+    const member = await coord.getFunction("memberOf")(ctx.jobId, ctx.wallet.address);
+    const owed = member.owed as bigint;
     if (owed > 0n) {
       const rc = await ctx.send("claimVoteReward", [ctx.jobId]);
       ctx.log("claimed", { amount: owed, tx: rc.hash });
+    }
+    if (ended && Number(member.position) !== 0) {
+      const { absenceSlashAmount } = await ctx.config();
+      try {
+        const rc = await ctx.send("leaveCommittee", [ctx.jobId]);
+        ctx.log("left-committee", { bondReleased: absenceSlashAmount, tx: rc.hash });
+      } catch (e) {
+        if (!(e instanceof ChainError && e.errorName === "NotInCommittee")) throw e;
+      }
+    }
+    this.settled = ended && !pending;
+  }
+
+  /**
+   * Evicts (`evictAbsentMember`, which slashes the bond and frees the seat) every other member that
+   * revealed no vote in the last maxMissedRounds decided rounds; such members no longer count towards
+   * quorum. Looked for once per decided round.
+   */
+  private async evictAbsent(decided: bigint): Promise<void> {
+    if (decided <= this.evictionsChecked) return;
+    const ctx = this.ctx;
+    const coord = ctx.chain.coord;
+    const max = BigInt((await ctx.config()).maxMissedRounds);
+    let done = true;
+    for (const a of (await coord.getFunction("committeeOf")(ctx.jobId)) as string[]) {
+      if (a === ctx.wallet.address) continue;
+      const m = await coord.getFunction("memberOf")(ctx.jobId, a);
+      // Committee.missedRounds: rounds in a row, up to `decided`, in which an eligible member revealed no vote.
+      const lastActive = BigInt(m.revealRound) > BigInt(m.eligibleFrom) - 1n ? BigInt(m.revealRound) : BigInt(m.eligibleFrom) - 1n;
+      const missed = decided > lastActive ? decided - lastActive : 0n;
+      if (missed < max) continue;
+      try {
+        const rc = await ctx.send("evictAbsentMember", [ctx.jobId, a]);
+        ctx.log("evicted", { validator: a, missedRounds: missed, tx: rc.hash });
+      } catch (e) {
+        // Back in time, or evicted (or gone) already.
+        if (e instanceof ChainError && (e.errorName === "NotAbsent" || e.errorName === "NotInCommittee")) continue;
+        done = false;
+        ctx.log("evict-failed", { validator: a, error: (e as Error).message.slice(0, 300) });
+      }
+    }
+    if (done) this.evictionsChecked = decided;
+  }
+
+  /**
+   * The slashes of one round whose vote reveal is over: `slashMissedReveal` for every worker that
+   * committed (UpdateCommitted events) and never revealed; once the round is decided,
+   * `slashRejectedUpdate` for every update a supermajority rejected and `slashWithheldVote` for every
+   * vote committed and withheld (VoteWithheld events, recorded by finalize). Returns true when nothing
+   * is left to do in it (all executed, or refused for good, or its slash deadline passed).
+   */
+  private async slashRound(round: bigint, now: bigint, jobEnded: boolean): Promise<boolean> {
+    const ctx = this.ctx;
+    const coord = ctx.chain.coord;
+    const res = (await coord.getFunction("roundResult")(ctx.jobId, round)) as RoundResultView;
+    const { voteRevealEnd, slashDeadline } = roundWindows(await ctx.config(), BigInt(res.start));
+    if (now >= slashDeadline) return true;
+    const committed = (await coord.queryFilter(coord.filters.UpdateCommitted!(ctx.jobId, round), 0)) as EventLog[];
+    // A round that never got a commitment has nothing to slash once decided, or once the job is over.
+    if (committed.length === 0 && (Number(res.outcome) !== Outcome.Pending || jobEnded)) return true;
+    if (now < voteRevealEnd) return false;
+    let done = true;
+    // Missed reveals: committed, and the slot still holds the commitment (not revealed, not slashed).
+    for (const e of committed) {
+      const worker = e.args.worker as string;
+      const unrevealed = async () => BigInt(await coord.getFunction("updateCommitmentOf")(ctx.jobId, round, worker)) > SLOT_STATE_MAX;
+      if (!(await unrevealed())) continue;
+      const r = await this.trySlash("missed-reveal", "slashMissedReveal", [ctx.jobId, round, worker], { round, worker }, async () => !(await unrevealed()));
+      if (r === "final") break; // refused for the whole round (voided, full, window over)
+      if (r === "retry") done = false;
+    }
+    // Rejected updates and withheld votes: once the round is decided.
+    const outcome = Number(res.outcome);
+    if (outcome === Outcome.Pending) return false;
+    const withheld = (await coord.queryFilter(coord.filters.VoteWithheld!(ctx.jobId, round), 0)) as EventLog[];
+    for (const e of withheld) {
+      const validator = e.args.validator as string;
+      const slashedAlready = async () =>
+        ((await coord.queryFilter(coord.filters.SlashApplied!(ctx.jobId, round, validator), 0)) as EventLog[]).some((x) => Number(x.args.reason) === SlashReason.MissedVoteReveal);
+      const r = await this.trySlash("withheld-vote", "slashWithheldVote", [ctx.jobId, round, validator], { round, validator }, slashedAlready);
+      if (r === "final") break;
+      if (r === "retry") done = false;
+    }
+    if (outcome === Outcome.Quorum) {
+      const slashable = BigInt(res.slashableBitmap);
+      for (let i = 0; i < Number(res.updateCount); i++) {
+        if (!hasBit(slashable, i)) continue;
+        const isSlashed = async () => (BigInt((await coord.getFunction("updateAt")(ctx.jobId, round, i)).flags) & UPDATE_SLASHED) !== 0n;
+        if (await isSlashed()) continue;
+        const r = await this.trySlash("rejected-update", "slashRejectedUpdate", [ctx.jobId, round, i], { round, index: i }, isSlashed);
+        if (r === "final") break;
+        if (r === "retry") done = false;
+      }
+    }
+    return done;
+  }
+
+  /**
+   * Sends one slash. "done": executed, or another validator was first; "final": refused for the whole
+   * round (voided, full, window over); "retry": try again on the next tick (too early, or it failed).
+   * Expected refusals are logged as `slash-skipped`, anything else as `slash-failed`.
+   */
+  private async trySlash(
+    kind: string,
+    method: "slashMissedReveal" | "slashRejectedUpdate" | "slashWithheldVote",
+    args: unknown[],
+    fields: Record<string, unknown>,
+    slashedMeanwhile: () => Promise<boolean>,
+  ): Promise<"done" | "final" | "retry"> {
+    const ctx = this.ctx;
+    try {
+      const rc = await ctx.send(method, args);
+      ctx.log("slashed", { kind, ...fields, tx: rc.hash });
+      return "done";
+    } catch (e) {
+      const name = e instanceof ChainError ? e.errorName : undefined;
+      if (name === "NothingToSlash") return "done"; // someone else executed it
+      if (name && SLASH_EXPECTED.has(name)) {
+        if (name === "RevealNotOver") return "retry";
+        ctx.log("slash-skipped", { kind, ...fields, reason: name });
+        return "final";
+      }
+      // Two validators sending the same slash in one block: the second is mined reverted.
+      if (await slashedMeanwhile().catch(() => false)) return "done";
+      ctx.log("slash-failed", { kind, ...fields, error: (e as Error).message.slice(0, 300) });
+      return "retry";
     }
   }
 }

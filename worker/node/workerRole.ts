@@ -1,23 +1,32 @@
 /**
  * The worker daemon's round logic: in the commit phase fetch the base model, train on local data,
- * build, compress and pin the update, record it, commit; in the reveal phase reveal; once the round is
- * decided claim the reward. Every step checks the state file first, so a restart resumes, never repeats.
+ * build, compress and pin the update, record it, commit (which locks part of its stake until the
+ * round's slash deadline); in the reveal phase reveal; once the round is decided claim the reward
+ * (which releases the lock), or release the lock of an update that earned nothing and is not slashable,
+ * so that the stake is free for the next round. Every step checks the state file first, so a restart
+ * resumes, never repeats.
  */
 import { encodeArtifact, type Tensor } from "../artifacts/index.ts";
 import { deltaOf } from "../aggregation/strategies.ts";
-import { hasBit, Outcome, Phase, randomSalt, updateCommitment } from "../chain/protocol.ts";
+import { ChainError } from "../chain/client.ts";
+import { hasBit, JobStatus, Outcome, Phase, randomSalt, updateCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Trainer } from "../training/trainer.ts";
 import { initParams } from "../training/model.ts";
 import { cidToChain } from "../storage/store.ts";
-import type { NodeContext } from "./context.ts";
+import type { NodeContext, RoundResultView } from "./context.ts";
 import { CID } from "multiformats/cid";
-import { getBytes } from "ethers";
+import { getBytes, type EventLog } from "ethers";
+
+/** Reverts that mean this reveal can never succeed: retrying is pointless (the lock expires on its own). */
+const REVEAL_REFUSED = new Set(["TooManyUpdates", "DuplicateUpdate", "TooManySamples", "ZeroSamples", "InvalidDigest", "RevealMismatch"]);
 
 export class WorkerRole {
   private readonly ctx: NodeContext;
   private data?: Dataset;
   private trainer?: Trainer;
+  /** Set by `settle`: nothing is left to claim or release (the daemon stops once the job has ended). */
+  settled = false;
 
   constructor(ctx: NodeContext) {
     this.ctx = ctx;
@@ -32,10 +41,11 @@ export class WorkerRole {
   }
 
   async tick(round: bigint, phase: number): Promise<void> {
+    // Settle first: the previous round's lock must be released before this round's commitment locks again.
+    await this.settle(round, phase);
     const st = this.ctx.state.round(round);
     if (phase === Phase.Commit && !st.committed) await this.commit(round);
-    else if (phase === Phase.Reveal && st.committed && !st.revealed) await this.reveal(round);
-    await this.settle(round);
+    else if (phase === Phase.Reveal && st.committed && !st.revealed && !st.revealRefused) await this.reveal(round);
   }
 
   private async commit(round: bigint): Promise<void> {
@@ -52,59 +62,123 @@ export class WorkerRole {
       trainer.resetOptimizer();
       const losses = await trainer.train(data, { epochs: cfg.epochs, seed: Number(round) });
       const t2 = performance.now();
+      // The chain refuses a reveal declaring more than the job's maxSamplesPerUpdate: declare at most that
+      // (the header and the reveal must agree, and FedAvg weighs by the declared count).
+      const { maxSamplesPerUpdate } = await ctx.config();
+      const declared = BigInt(data.n) < BigInt(maxSamplesPerUpdate) ? BigInt(data.n) : BigInt(maxSamplesPerUpdate);
       let delta: Tensor[] = deltaOf(base.map((t) => ({ ...t, data: trainer.params.get(t.name)! })), base);
       if (ctx.cfg.attack) {
         const k = -ctx.cfg.attack.scale;
         delta = delta.map((t) => ({ ...t, data: Float32Array.from(t.data, (v) => v * k) }));
       }
       const bytes = encodeArtifact(
-        { kind: "update", jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(ctx.wallet.address), numSamples: BigInt(data.n) },
+        { kind: "update", jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(ctx.wallet.address), numSamples: declared },
         delta,
         { encoding: "int8" },
       );
       const t3 = performance.now();
       const cid = await ctx.store.add(bytes);
-      ctx.state.save(round, { cid: cid.toString(), salt: randomSalt(), numSamples: String(data.n) });
+      ctx.state.save(round, { cid: cid.toString(), salt: randomSalt(), numSamples: String(declared) });
       const ms = { fetchMs: Math.round(t1 - t0), trainMs: Math.round(t2 - t1), encodeMs: Math.round(t3 - t2), pinMs: Math.round(performance.now() - t3) };
-      ctx.log("trained", { round, samples: data.n, loss: losses[losses.length - 1]!.toFixed(4), cid: cid.toString(), bytes: bytes.length, attack: ctx.cfg.attack?.kind ?? "none", ...ms });
+      ctx.log("trained", { round, samples: data.n, declared, loss: losses[losses.length - 1]!.toFixed(4), cid: cid.toString(), bytes: bytes.length, attack: ctx.cfg.attack?.kind ?? "none", ...ms });
       st = ctx.state.round(round);
     }
     const { digest, codec } = cidToChain(CID.parse(st.cid!));
     const commitment = updateCommitment({ jobId: ctx.jobId, round, worker: ctx.wallet.address, cidDigest: digest, cidCodec: codec, numSamples: BigInt(st.numSamples!), salt: st.salt! });
-    const rc = await ctx.send("commitUpdate", [ctx.jobId, round, commitment]);
+    let tx: string;
+    try {
+      tx = (await ctx.send("commitUpdate", [ctx.jobId, round, commitment])).hash;
+    } catch (e) {
+      // Mined before a crash kept this node from recording it: the chain holds this very commitment.
+      if (!(e instanceof ChainError && e.errorName === "AlreadyCommitted" && (await ctx.chain.coord.getFunction("updateCommitmentOf")(ctx.jobId, round, ctx.wallet.address)) === commitment)) throw e;
+      tx = "(mined earlier)";
+    }
     ctx.state.save(round, { committed: true });
-    ctx.log("committed", { round, tx: rc.hash });
+    ctx.log("committed", { round, tx });
   }
 
   private async reveal(round: bigint): Promise<void> {
     const ctx = this.ctx;
     const st = ctx.state.round(round);
     const { digest, codec } = cidToChain(CID.parse(st.cid!));
-    const rc = await ctx.send("revealUpdate", [ctx.jobId, round, digest, codec, BigInt(st.numSamples!), st.salt!]);
+    let tx: string;
+    try {
+      tx = (await ctx.send("revealUpdate", [ctx.jobId, round, digest, codec, BigInt(st.numSamples!), st.salt!])).hash;
+    } catch (e) {
+      if (e instanceof ChainError && e.errorName === "AlreadyRevealed") {
+        // Mined before a crash kept this node from recording it.
+        ctx.state.save(round, { revealed: true });
+        ctx.log("revealed", { round, tx: "(mined earlier)" });
+        return;
+      }
+      if (!(e instanceof ChainError && e.errorName && REVEAL_REFUSED.has(e.errorName))) throw e;
+      // E.g. the round's slots were all taken by earlier reveals: not slashable (RoundWasFull), and the
+      // commitment's lock expires at the round's slash deadline.
+      ctx.state.save(round, { revealRefused: e.errorName });
+      ctx.log("reveal-refused", { round, reason: e.message });
+      return;
+    }
     ctx.state.save(round, { revealed: true });
-    ctx.log("revealed", { round, tx: rc.hash });
+    ctx.log("revealed", { round, tx });
   }
 
-  /** Claims every decided round's reward this worker earned and has not claimed. */
-  async settle(current: bigint): Promise<void> {
+  /**
+   * Settles every decided round this worker revealed in: claims the reward of each accepted update
+   * (which releases its stake lock), and releases the lock of each update that earned nothing and is
+   * not slashable (any outcome but a decided round's supermajority rejection; those are left to the
+   * validators' slash, which releases the lock too, or to the lock's expiry). One failing update is
+   * logged and tried again on the next tick; the others go on. Sets `settled` when nothing is left and
+   * the job has ended.
+   */
+  async settle(current: bigint, phase?: number): Promise<void> {
     const ctx = this.ctx;
+    let left = false;
     for await (const { round, res } of ctx.decidedUnsettled(current)) {
-      if (Number(res.outcome) !== Outcome.Quorum) {
-        ctx.state.save(round, { claimed: true });
-        continue;
-      }
-      const n = Number(res.updateCount);
-      for (let i = 0; i < n; i++) {
-        const u = await ctx.chain.coord.getFunction("updateAt")(ctx.jobId, round, i);
-        if (u.worker !== ctx.wallet.address) continue;
-        if (hasBit(res.acceptedBitmap, i) && res.workerRewardEach > 0n) {
-          const rc = await ctx.send("claimUpdateReward", [ctx.jobId, round, i]);
-          ctx.log("claimed", { round, index: i, amount: res.workerRewardEach, tx: rc.hash });
-        } else {
-          ctx.log("not-accepted", { round, index: i });
+      const mine = (await ctx.chain.coord.queryFilter(ctx.chain.coord.filters.UpdateRevealed!(ctx.jobId, round, ctx.wallet.address), 0)) as EventLog[];
+      let done = true;
+      for (const e of mine) {
+        const i = Number(e.args.index);
+        try {
+          await this.settleUpdate(round, i, res);
+        } catch (err) {
+          done = false;
+          ctx.log("settle-failed", { round, index: i, error: (err as Error).message.slice(0, 300) });
         }
       }
-      ctx.state.save(round, { claimed: true });
+      if (done) ctx.state.save(round, { claimed: true });
+      else left = true;
+    }
+    const ended = phase !== undefined ? phase >= Phase.Completed : Number((await ctx.chain.coord.getFunction("jobState")(ctx.jobId)).status) !== JobStatus.Active;
+    this.settled = ended && !left && !Object.values(ctx.state.state.rounds).some((st) => st.revealed && !st.claimed);
+  }
+
+  /** Claims or releases one own update of a decided round. */
+  private async settleUpdate(round: bigint, i: number, res: RoundResultView): Promise<void> {
+    const ctx = this.ctx;
+    const decided = Number(res.outcome) === Outcome.Quorum;
+    if (decided && hasBit(res.acceptedBitmap, i) && res.workerRewardEach > 0n) {
+      try {
+        const rc = await ctx.send("claimUpdateReward", [ctx.jobId, round, i]);
+        ctx.log("claimed", { round, index: i, amount: res.workerRewardEach, tx: rc.hash });
+      } catch (e) {
+        // Claimed already (a run that stopped before recording it).
+        if (!(e instanceof ChainError && e.errorName === "AlreadyClaimed")) throw e;
+      }
+      return;
+    }
+    if (decided && hasBit(res.slashableBitmap, i)) {
+      // Rejected by a supermajority: the lock stays until a validator slashes it (or it expires).
+      ctx.log("not-accepted", { round, index: i, slashable: true });
+      return;
+    }
+    if (decided && hasBit(res.acceptedBitmap, i)) ctx.log("zero-reward", { round, index: i });
+    else if (decided) ctx.log("not-accepted", { round, index: i, slashable: false });
+    try {
+      const rc = await ctx.send("releaseUpdateLock", [ctx.jobId, round, i]);
+      ctx.log("lock-released", { round, index: i, outcome: Number(res.outcome), tx: rc.hash });
+    } catch (e) {
+      // Released already (by anyone: the call is permissionless), or slashed meanwhile.
+      if (!(e instanceof ChainError && e.errorName === "NothingToClaim")) throw e;
     }
   }
 }
