@@ -20,6 +20,7 @@ import {
   submission,
   toPhase,
   vote,
+  voteAndFinalize,
   type Protocol,
   type Submission,
 } from "./helpers/fixture.ts";
@@ -168,12 +169,7 @@ describe("Security: no advantage from withholding (finding 3)", function () {
     await toPhase(p, helpers, jobId, Phase.Reveal);
     await revealUpdates(p, jobId, 1n, subs);
     const votes = p.validators.map((v, j) => vote(v, bitmaps[j]!));
-    await toPhase(p, helpers, jobId, Phase.VoteCommit);
-    await commitVotes(p, jobId, 1n, votes);
-    await toPhase(p, helpers, jobId, Phase.VoteReveal);
-    await revealVotes(p, jobId, 1n, votes.filter((_, j) => reveal[j]));
-    await toPhase(p, helpers, jobId, Phase.Finalize);
-    return p.coord.finalizeRound(jobId, 1n);
+    return voteAndFinalize(p, helpers, jobId, 1n, votes, votes.filter((_, j) => reveal[j]));
   }
 
   it("hiding a committed reject vote does not raise acceptance, and costs its stake share", async function () {
@@ -225,13 +221,7 @@ describe("Security: sybil commitments (finding 4)", function () {
     await commitUpdates(p, jobId, 1n, [good]); // used to revert TooManyUpdates
     await toPhase(p, helpers, jobId, Phase.Reveal);
     await revealUpdates(p, jobId, 1n, [good]);
-    const votes = p.validators.map((v) => vote(v, 1n));
-    await toPhase(p, helpers, jobId, Phase.VoteCommit);
-    await commitVotes(p, jobId, 1n, votes);
-    await toPhase(p, helpers, jobId, Phase.VoteReveal);
-    await revealVotes(p, jobId, 1n, votes);
-    await toPhase(p, helpers, jobId, Phase.Finalize);
-    await p.coord.finalizeRound(jobId, 1n);
+    await voteAndFinalize(p, helpers, jobId, 1n, p.validators.map((v) => vote(v, 1n)));
     expect((await p.coord.roundResult(jobId, 1n)).acceptedBitmap).to.equal(1n);
     for (const s of sybils) await p.coord.slashMissedReveal(jobId, 1n, s.address);
     for (const s of sybils) expect(await p.stake.stakeOf(s.address)).to.equal(48n * ONE);
@@ -252,13 +242,7 @@ describe("Security: sybil commitments (finding 4)", function () {
       p.coord,
       "TooManyUpdates",
     );
-    const votes = p.validators.map((v) => vote(v, 0n));
-    await toPhase(p, helpers, jobId, Phase.VoteCommit);
-    await commitVotes(p, jobId, 1n, votes);
-    await toPhase(p, helpers, jobId, Phase.VoteReveal);
-    await revealVotes(p, jobId, 1n, votes);
-    await toPhase(p, helpers, jobId, Phase.Finalize);
-    await p.coord.finalizeRound(jobId, 1n);
+    await voteAndFinalize(p, helpers, jobId, 1n, p.validators.map((v) => vote(v, 0n)));
     let slashed = 0n;
     for (let i = 0n; i < 4n; i++) {
       const rc = await (await p.coord.slashRejectedUpdate(jobId, 1n, i)).wait();
@@ -411,13 +395,7 @@ describe("Security: lower-severity findings (9) and declared sample counts (10)"
       }
       await toPhase(p, helpers, jobId, Phase.Reveal);
       await revealUpdates(p, jobId, round, subs);
-      const votes = p.validators.map((v) => vote(v, 1n));
-      await toPhase(p, helpers, jobId, Phase.VoteCommit);
-      await commitVotes(p, jobId, round, votes);
-      await toPhase(p, helpers, jobId, Phase.VoteReveal);
-      await revealVotes(p, jobId, round, votes);
-      await toPhase(p, helpers, jobId, Phase.Finalize);
-      await p.coord.finalizeRound(jobId, round);
+      await voteAndFinalize(p, helpers, jobId, round, p.validators.map((v) => vote(v, 1n)));
       const outcome = await outcomeOf(p, jobId, round);
       if (outcome === Outcome.Quorum) for (const v of p.validators.slice(0, 2)) await as(p.coord, v).attestModel(jobId, round, ethers.id(tag), Codec.raw);
       return outcome;
@@ -484,13 +462,7 @@ describe("Security: lower-severity findings (9) and declared sample counts (10)"
     await revealUpdates(p, jobId, 1n, [a]);
     await expect(revealUpdates(p, jobId, 1n, [copy])).to.be.revertedWithCustomError(p.coord, "DuplicateUpdate").withArgs(a.digest);
     await expect(revealUpdates(p, jobId, 1n, [zero])).to.be.revertedWithCustomError(p.coord, "InvalidDigest");
-    const votes = p.validators.map((v) => vote(v, 1n));
-    await toPhase(p, helpers, jobId, Phase.VoteCommit);
-    await commitVotes(p, jobId, 1n, votes);
-    await toPhase(p, helpers, jobId, Phase.VoteReveal);
-    await revealVotes(p, jobId, 1n, votes);
-    await toPhase(p, helpers, jobId, Phase.Finalize);
-    await p.coord.finalizeRound(jobId, 1n);
+    await voteAndFinalize(p, helpers, jobId, 1n, p.validators.map((v) => vote(v, 1n)));
     await expect(as(p.coord, p.validators[0]!).attestModel(jobId, 1n, ethers.ZeroHash, Codec.raw)).to.be.revertedWithCustomError(
       p.coord,
       "InvalidDigest",
@@ -540,13 +512,7 @@ describe("Security: lower-severity findings (9) and declared sample counts (10)"
     await expect(revealUpdates(p, jobId, 1n, [liar]))
       .to.be.revertedWithCustomError(p.coord, "TooManySamples")
       .withArgs(60_000n, 60_000n * 1_000_000n);
-    const votes = p.validators.map((v) => vote(v, 0b11n));
-    await toPhase(p, helpers, jobId, Phase.VoteCommit);
-    await commitVotes(p, jobId, 1n, votes);
-    await toPhase(p, helpers, jobId, Phase.VoteReveal);
-    await revealVotes(p, jobId, 1n, votes);
-    await toPhase(p, helpers, jobId, Phase.Finalize);
-    await p.coord.finalizeRound(jobId, 1n);
+    await voteAndFinalize(p, helpers, jobId, 1n, p.validators.map((v) => vote(v, 0b11n)));
     await expect(as(p.coord, w0).claimUpdateReward(jobId, 1n, 0n)).to.changeTokenBalances(ethers, p.token, [w0], [40n * ONE]);
     await expect(as(p.coord, w1).claimUpdateReward(jobId, 1n, 1n)).to.changeTokenBalances(ethers, p.token, [w1], [40n * ONE]);
   });

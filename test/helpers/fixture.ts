@@ -4,7 +4,7 @@
  */
 import type { HardhatEthers, HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
-import { Contract } from "ethers";
+import { Contract, type ContractTransactionResponse } from "ethers";
 import { coordinatorAbi } from "../../worker/chain/client.ts";
 import { defaultJobParams, Phase, randomSalt, updateCommitment, voteCommitment, type JobParams } from "../../worker/chain/protocol.ts";
 
@@ -150,6 +150,23 @@ export async function revealVotes(p: Protocol, jobId: bigint, round: bigint, vot
   for (const v of votes) await as(p.coord, v.validator).revealVote(jobId, round, v.bitmap, v.salt);
 }
 
+/** Commits `votes`, reveals `revealed` (default: all of them) and finalizes the round. */
+export async function voteAndFinalize(
+  p: Protocol,
+  helpers: NetworkHelpers,
+  jobId: bigint,
+  round: bigint,
+  votes: Vote[],
+  revealed: Vote[] = votes,
+): Promise<ContractTransactionResponse> {
+  await toPhase(p, helpers, jobId, Phase.VoteCommit);
+  await commitVotes(p, jobId, round, votes);
+  await toPhase(p, helpers, jobId, Phase.VoteReveal);
+  await revealVotes(p, jobId, round, revealed);
+  await toPhase(p, helpers, jobId, Phase.Finalize);
+  return p.coord.finalizeRound(jobId, round);
+}
+
 /** Runs a round from commit through finalize with the given submissions and votes. */
 export async function playRound(
   p: Protocol,
@@ -163,13 +180,7 @@ export async function playRound(
   await commitUpdates(p, jobId, round, subs);
   await toPhase(p, helpers, jobId, Phase.Reveal);
   await revealUpdates(p, jobId, round, subs);
-  const vs = votes(subs.length);
-  await toPhase(p, helpers, jobId, Phase.VoteCommit);
-  await commitVotes(p, jobId, round, vs);
-  await toPhase(p, helpers, jobId, Phase.VoteReveal);
-  await revealVotes(p, jobId, round, vs);
-  await toPhase(p, helpers, jobId, Phase.Finalize);
-  await p.coord.finalizeRound(jobId, round);
+  await voteAndFinalize(p, helpers, jobId, round, votes(subs.length));
   return round;
 }
 
