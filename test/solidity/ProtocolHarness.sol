@@ -9,15 +9,18 @@ import {CoordinatorBase} from "../../contracts/coordinator/CoordinatorBase.sol";
 import {ITrainingCoordinator} from "../../contracts/interfaces/ITrainingCoordinator.sol";
 import {TestBase} from "./Vm.sol";
 
-/// @notice Deploys the protocol and drives whole rounds with cheatcodes; shared by fuzz and invariant tests.
+/// @notice Deploys the protocol and drives rounds with cheatcodes; shared by fuzz and invariant tests.
 abstract contract ProtocolHarness is TestBase {
     uint256 internal constant ONE = 1e18;
+    uint256 internal constant BPS = 10_000;
+    address internal constant BURN = 0x000000000000000000000000000000000000dEaD;
     StakeToken internal token;
     StakeManager internal sm;
     TrainingCoordinator internal coord;
     /// @dev The coordinator's extension functions, called at the coordinator's address.
     CoordinatorExtension internal ext;
 
+    /// @dev The guardian (who may pause) is this contract.
     function _deploy() internal {
         vm.warp(1_700_000_000);
         token = new StakeToken("Fedstake", "FST", address(this));
@@ -44,7 +47,7 @@ abstract contract ProtocolHarness is TestBase {
         p.initialModelCodec = 0x55;
         p.specDigest = keccak256("spec");
         p.specCodec = 0x55;
-        p.startTime = uint48(block.timestamp + 10);
+        p.startTime = uint48(_now() + 10);
         p.numRounds = 3;
         p.rewardPerRound = uint96(100 * ONE);
         p.commitPeriod = 100;
@@ -60,7 +63,7 @@ abstract contract ProtocolHarness is TestBase {
         p.acceptBps = acceptBps;
         p.attestBps = 6000;
         // The lowest rejection threshold the coordinator allows for this acceptBps.
-        p.rejectSlashBps = 10_001 - acceptBps;
+        p.rejectSlashBps = uint16(10_001 - acceptBps);
         p.validatorShareBps = 2000;
         p.missedVoteSlashBps = 1000;
         p.maxMissedRounds = 2;
@@ -81,6 +84,8 @@ abstract contract ProtocolHarness is TestBase {
         jobId = ext.createJob(p);
     }
 
+    /// @dev Start of phase `phaseIndex` (0 commit, 1 reveal, 2 vote commit, 3 vote reveal, 4 finalize) of the
+    /// job's current round.
     function _phaseStart(uint256 jobId, uint256 phaseIndex) internal view returns (uint256 t) {
         CoordinatorBase.JobState memory s = ext.jobState(jobId);
         CoordinatorBase.JobConfig memory c = ext.jobConfig(jobId);
@@ -90,49 +95,53 @@ abstract contract ProtocolHarness is TestBase {
     }
 
     function _warpTo(uint256 t) internal {
-        if (block.timestamp < t) vm.warp(t);
+        if (_now() < t) vm.warp(t);
     }
 
-    /// @dev Runs the current round to finalize. Worker i reveals unless bit i of `skipReveal`; validator j
-    /// votes `bitmaps[j]` (masked to the reveals) and reveals unless bit j of `skipVote`.
-    function _playRound(
-        uint256 jobId,
-        address[] memory workers,
-        address[] memory validators,
-        uint256[] memory bitmaps,
-        uint256 skipReveal,
-        uint256 skipVote
-    ) internal returns (uint256 round) {
-        (round,) = coord.phaseOf(jobId);
-        _warpTo(_phaseStart(jobId, 0));
-        for (uint256 i; i < workers.length; ++i) {
-            bytes32 c = coord.updateCommitment(jobId, round, workers[i], keccak256(abi.encode(round, i)), 0x55, 100, bytes32(i));
-            vm.prank(workers[i]);
-            try coord.commitUpdate(jobId, round, c) {} catch {}
-        }
-        _warpTo(_phaseStart(jobId, 1));
-        uint256 revealed;
-        for (uint256 i; i < workers.length; ++i) {
-            if ((skipReveal >> i) & 1 == 1) continue;
-            vm.prank(workers[i]);
-            try coord.revealUpdate(jobId, round, keccak256(abi.encode(round, i)), 0x55, 100, bytes32(i)) {
-                ++revealed;
-            } catch {}
-        }
-        uint256 mask = revealed == 256 ? type(uint256).max : (uint256(1) << revealed) - 1;
-        _warpTo(_phaseStart(jobId, 2));
-        for (uint256 j; j < validators.length; ++j) {
-            bytes32 c = coord.voteCommitment(jobId, round, validators[j], bitmaps[j] & mask, bytes32(j));
-            vm.prank(validators[j]);
-            try coord.commitVote(jobId, round, c) {} catch {}
-        }
-        _warpTo(_phaseStart(jobId, 3));
-        for (uint256 j; j < validators.length; ++j) {
-            if ((skipVote >> j) & 1 == 1) continue;
-            vm.prank(validators[j]);
-            try coord.revealVote(jobId, round, bitmaps[j] & mask, bytes32(j)) {} catch {}
-        }
-        _warpTo(_phaseStart(jobId, 4));
-        coord.finalizeRound(jobId, round);
+    /// @dev The CID digest worker `worker` publishes in `round` of `jobId`: unique per job.
+    function _digest(uint256 jobId, uint256 round, address worker) internal pure returns (bytes32) {
+        return keccak256(abi.encode("update", jobId, round, worker));
+    }
+
+    function _salt(address who, uint256 round) internal pure returns (bytes32) {
+        return keccak256(abi.encode("salt", who, round));
+    }
+
+    function _commitUpdate(uint256 jobId, uint256 round, address worker) internal returns (bool ok) {
+        bytes32 c = coord.updateCommitment(jobId, round, worker, _digest(jobId, round, worker), 0x55, 100, _salt(worker, round));
+        vm.prank(worker);
+        try coord.commitUpdate(jobId, round, c) {
+            ok = true;
+        } catch {}
+    }
+
+    function _revealUpdate(uint256 jobId, uint256 round, address worker) internal returns (bool ok) {
+        vm.prank(worker);
+        try coord.revealUpdate(jobId, round, _digest(jobId, round, worker), 0x55, 100, _salt(worker, round)) {
+            ok = true;
+        } catch {}
+    }
+
+    function _commitVote(uint256 jobId, uint256 round, address validator, uint256 bitmap) internal returns (bool ok) {
+        bytes32 c = coord.voteCommitment(jobId, round, validator, bitmap, _salt(validator, round));
+        vm.prank(validator);
+        try coord.commitVote(jobId, round, c) {
+            ok = true;
+        } catch {}
+    }
+
+    function _revealVote(uint256 jobId, uint256 round, address validator, uint256 bitmap) internal returns (bool ok) {
+        vm.prank(validator);
+        try coord.revealVote(jobId, round, bitmap, _salt(validator, round)) {
+            ok = true;
+        } catch {}
+    }
+
+    function _lowMask(uint256 n) internal pure returns (uint256) {
+        return n >= 256 ? type(uint256).max : (uint256(1) << n) - 1;
+    }
+
+    function _popcount(uint256 x) internal pure returns (uint256 c) {
+        for (; x != 0; x >>= 1) c += x & 1;
     }
 }
