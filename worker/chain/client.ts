@@ -136,7 +136,7 @@ const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|time
 const RACE_GAS_HEADROOM: Record<string, bigint> = { attestModel: 200_000n, finalizeRound: 100_000n };
 
 /** The next nonce each local account will use: the RPC's "pending" count can lag a just-mined tx. */
-const nextNonce = new Map<string, number>();
+const nextNonces = new WeakMap<object, Map<string, number>>();
 
 /**
  * Sends a contract call as one signed transaction: estimates gas (a revert here throws a ChainError
@@ -167,6 +167,9 @@ async function sendRequest(
 ): Promise<TransactionReceipt> {
   const provider = wallet.provider as JsonRpcProvider;
   const retries = opts.retries ?? 6;
+  // Per provider: the same account on another chain (tests run several in one process) has other nonces.
+  const nextNonce = nextNonces.get(provider) ?? new Map<string, number>();
+  nextNonces.set(provider, nextNonce);
   try {
     request.gasLimit = ((await wallet.estimateGas({ ...request, from: wallet.address })) * 12n) / 10n + (RACE_GAS_HEADROOM[label] ?? 0n);
   } catch (e) {
