@@ -64,6 +64,28 @@ describe("Security: liveness (finding 1)", function () {
     expect(held).to.equal(owed);
   });
 
+  it("a member that comes back after its absence keeps its vote: it cannot be evicted once it committed", async function () {
+    const p = await deployProtocol(ethers, { workers: 1, validators: 3 });
+    const [back, v1, v2] = p.validators as [HardhatEthersSigner, HardhatEthersSigner, HardhatEthersSigner];
+    const jobId = await createJob(p, helpers, { maxMissedRounds: 2, maxIdleRounds: 4 });
+    for (const r of [1n, 2n]) {
+      await playRound(p, helpers, jobId, [submission(p.workers[0]!, `u${r}`)], () => [vote(v1, 1n), vote(v2, 1n)]);
+      for (const v of [v1, v2]) await as(p.coord, v).attestModel(jobId, r, ethers.id(`model ${r}`), Codec.raw);
+    }
+    const sub = submission(p.workers[0]!, "u3");
+    await toPhase(p, helpers, jobId, Phase.Commit);
+    await commitUpdates(p, jobId, 3n, [sub]);
+    await toPhase(p, helpers, jobId, Phase.Reveal);
+    await revealUpdates(p, jobId, 3n, [sub]);
+    const votes = [vote(back, 1n), vote(v1, 0n), vote(v2, 0n)];
+    await toPhase(p, helpers, jobId, Phase.VoteCommit);
+    await commitVotes(p, jobId, 3n, votes);
+    // Absent for two decided rounds, but it committed in this one: evicting it now would drop its vote.
+    await expect(p.coord.evictAbsentMember(jobId, back.address)).to.be.revertedWithCustomError(p.coord, "VotePending");
+    await voteAndFinalize(p, helpers, jobId, 3n, [], votes);
+    expect((await p.coord.roundResult(jobId, 3n)).committedStake).to.equal(3000n * ONE);
+  });
+
   it("leaving and rejoining to restart the absence count forfeits the bond", async function () {
     const p = await deployProtocol(ethers, { workers: 1, validators: 3 });
     const [v0, v1, squatter] = p.validators as [HardhatEthersSigner, HardhatEthersSigner, HardhatEthersSigner];

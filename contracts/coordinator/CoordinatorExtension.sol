@@ -198,13 +198,17 @@ contract CoordinatorExtension is CoordinatorBase {
 
     /// @notice Evicts a member of an active job that revealed no vote in the last `maxMissedRounds` decided
     /// rounds (it already stopped counting towards quorum) and slashes its bond, which frees its seat.
-    /// Anyone may call it. Once the job has ended, members leave freely instead.
+    /// Anyone may call it, but not while the member has a vote in the current round. Once the job has
+    /// ended, members leave freely instead.
     function evictAbsentMember(uint256 jobId, address validator) external onlyDelegated nonReentrant {
         JobState memory s = _loadState(jobId);
         if (s.status != JobStatus.Active) revert JobNotActive(jobId);
         Committee.Seats storage seats = _committee[jobId];
         Committee.Member memory m = seats.member[validator];
         if (m.position == 0) revert NotInCommittee();
+        // A member that is back (it committed in the current round) keeps its vote: eviction would drop
+        // it from the tally after the fact.
+        if (Committee.votePending(m, s.round)) revert VotePending();
         JobConfig storage c = _config[jobId];
         uint32 decided = _lastDecidedRound(s);
         uint256 missed = Committee.missedRounds(m, decided);

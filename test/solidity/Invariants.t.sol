@@ -790,7 +790,16 @@ contract ProtocolHandler is ProtocolHarness {
     function withdraw(uint256 seed) external {
         _begin();
         seed = _rand(seed, 0xA11);
+        // Mostly a staker with something unbonding, if there is one.
         address who = _anyStaker(seed);
+        for (uint256 k; k < N_WORKERS + N_VALIDATORS && (seed >> 64) % 4 != 0; ++k) {
+            address a = _anyStaker(_rand(seed, k));
+            (uint256 u,) = sm.unbondingOf(a);
+            if (u != 0) {
+                who = a;
+                break;
+            }
+        }
         (uint256 unbonding, uint48 release) = sm.unbondingOf(who);
         if (unbonding != 0 && (seed >> 128) % 2 == 0) _warpTo(release);
         vm.prank(who);
@@ -949,6 +958,8 @@ contract ProtocolInvariantTest is ProtocolHarness {
     function _checkViolations() internal view {
         string memory v = handler.violations();
         if (bytes(v).length != 0) revert(v);
+        // A member with a vote in the current round is never evicted (its vote would vanish from the tally).
+        if (handler.evictedWithPendingVote() != 0) revert("a member was evicted with a vote pending");
     }
 
     /// Tokens held by the stake manager and the coordinator = staked + unbonding + escrowed + credited
