@@ -130,8 +130,14 @@ const NONCE_USED = /nonce too low|nonce has already been used|NONCE_EXPIRED/i;
 const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|timeout|fetch failed|503|502|429/i;
 
 /**
- * Gas added to the estimate of calls whose cost depends on who lands first: an attestation estimated
- * before another validator's is mined may be the one that crosses the threshold and opens the next round.
+ * Gas added to every estimate: the same call costs more when it lands in a later block than the one it
+ * was estimated on (a stake checkpoint written fresh for a new timestamp instead of updated in place
+ * costs ~20k more). Unused gas is not charged.
+ */
+const GAS_HEADROOM = 60_000n;
+/**
+ * Further gas for calls whose cost depends on who lands first: an attestation estimated before another
+ * validator's is mined may be the one that crosses the threshold and opens the next round.
  */
 const RACE_GAS_HEADROOM: Record<string, bigint> = { attestModel: 200_000n, finalizeRound: 100_000n };
 
@@ -171,7 +177,7 @@ async function sendRequest(
   const nextNonce = nextNonces.get(provider) ?? new Map<string, number>();
   nextNonces.set(provider, nextNonce);
   try {
-    request.gasLimit = ((await wallet.estimateGas({ ...request, from: wallet.address })) * 12n) / 10n + (RACE_GAS_HEADROOM[label] ?? 0n);
+    request.gasLimit = ((await wallet.estimateGas({ ...request, from: wallet.address })) * 12n) / 10n + GAS_HEADROOM + (RACE_GAS_HEADROOM[label] ?? 0n);
   } catch (e) {
     const name = decodeRevert(e);
     if (name) throw new ChainError(`${label} would revert: ${name}`, name.split("(")[0]);
