@@ -309,6 +309,7 @@ contract TrainingCoordinator is CoordinatorBase {
         res.committedStake = SafeCast.toUint128(v.committedStake);
         res.revealedStake = SafeCast.toUint128(v.revealedStake);
         uint256 end = _voteRevealEnd(c, s.roundStart);
+        // end + slashWindow is _slashDeadline's value, from the config slot already read (slashSpan's is not: +2k gas).
         if (block.timestamp >= end + c.slashWindow || _overlapsPause(s.roundStart, end)) {
             res.outcome = Outcome.Voided;
         } else if (v.committeeStake == 0 || v.committedStake * BPS < uint256(c.quorumBps) * v.committeeStake) {

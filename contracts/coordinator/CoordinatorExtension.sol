@@ -283,7 +283,7 @@ contract CoordinatorExtension is CoordinatorBase {
     /// @notice Slashes a worker that committed an update in `round` and did not reveal it.
     /// Anyone may call it after the round's vote reveal and before its slash deadline, unless the round
     /// overlapped a pause or all its update slots were taken (the worker could not have revealed).
-    /// (Validators that hide their vote are slashed by `finalizeRound`.)
+    /// (Validators that withhold their vote are slashed by `slashWithheldVote`.)
     function slashMissedReveal(uint256 jobId, uint256 round, address worker) external onlyDelegated nonReentrant {
         JobState memory s = _loadState(jobId);
         if (round == 0 || round > s.round) revert WrongRound(s.round, round);
@@ -297,7 +297,8 @@ contract CoordinatorExtension is CoordinatorBase {
         _recordExpiredPause();
         if (r.result.outcome == Outcome.Voided || _overlapsPause(start, end)) revert RoundVoided(round);
         if (uint256(r.updateCommitment[worker]) <= STATE_MAX) revert NothingToSlash();
-        uint256 reveals = round == s.round && !s.finalized && r.result.outcome == Outcome.Pending ? s.revealCount : r.result.updateCount;
+        // Only the current round can still be undecided; finalize copied every other's reveal count.
+        uint256 reveals = r.result.outcome == Outcome.Pending ? s.revealCount : r.result.updateCount;
         if (reveals >= c.maxUpdates) revert RoundWasFull(round);
         r.updateCommitment[worker] = bytes32(MISSED_SLASHED);
         _slashLocked(jobId, round, worker, c.workerLock, c.missedRevealSlashAmount, deadline, SlashReason.MissedUpdateReveal);
