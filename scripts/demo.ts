@@ -1,13 +1,15 @@
 /**
  * `npm run demo` — the whole system on one machine, loopback only: a `hardhat node` on 127.0.0.1,
- * the contracts, an MNIST job, N worker processes (Dirichlet non-IID shards; one malicious: its update
- * is sign-flipped and scaled) and M validator processes (each with its own held-out slice), each
- * process with its own key and embedded IPFS node. Shows every round as it is decided, waits for every
+ * the contracts, an MNIST job, N worker processes (Dirichlet non-IID shards; the last K are attackers,
+ * by default one sign-flipping and scaling its update, run by sim/adversary.ts with an attack from
+ * sim/attacks/) and M validator processes (each with its own held-out slice), each process with its own
+ * key and embedded IPFS node. Shows every round as it is decided, waits for every
  * node to settle after the job (claims, stake lock releases, slashes, committee bonds), shows the
  * accounts (slashed stake is burned, all of it: nobody profits from a slash) and writes
  * runs/<timestamp>/ (rounds.json, accounts.json, ledger.json, accuracy.html) with runs/latest pointing at it.
  *
- *   npm run demo -- --workers 4 --validators 3 --rounds 5 --attack signflip
+ *   npm run demo -- --workers 4 --validators 3 --rounds 5 --attack signflip --attackers 1
+ *   npm run demo -- --attack none                  (all honest; --attack takes any sim/attacks/ name)
  *   npm run demo -- --crash worker-0,validator-0   (kill each after its first commit, restart it)
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -20,7 +22,7 @@ import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
 import { defaultJobParams, hasBit, JobStatus, Outcome, outcomeName } from "../worker/chain/protocol.ts";
 import { loadMnist, MNIST_MLP } from "../worker/data/mnist.ts";
 import type { NodeConfig } from "../worker/node/context.ts";
-import type { JobSpec } from "../worker/node/jobSpec.ts";
+import { parseValidation, type JobSpec } from "../worker/node/jobSpec.ts";
 import { modelArtifact } from "../worker/node/context.ts";
 import { HeliaStore } from "../worker/storage/heliaStore.ts";
 import { cidFromChain, cidToChain } from "../worker/storage/store.ts";
@@ -28,6 +30,7 @@ import { decodeArtifact } from "../worker/artifacts/index.ts";
 import { initParams, paramsOf } from "../worker/training/model.ts";
 import type { ModelSpec } from "../worker/training/spec.ts";
 import { evaluate } from "../worker/training/trainer.ts";
+import { ATTACKS, attackByName } from "../sim/attacks/index.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const { values: opt } = parseArgs({
@@ -35,7 +38,9 @@ const { values: opt } = parseArgs({
     workers: { type: "string", default: "4" },
     validators: { type: "string", default: "3" },
     rounds: { type: "string", default: "5" },
+    /** An attack from sim/attacks/ (or none) and how many workers (the last ones) run it. */
     attack: { type: "string", default: "signflip" },
+    attackers: { type: "string", default: "1" },
     aggregation: { type: "string", default: "fedavg" },
     /** Local epochs per round and MNIST training samples shared among the workers. */
     epochs: { type: "string", default: "1" },
@@ -57,8 +62,12 @@ const N = Number(opt.workers);
 const M = Number(opt.validators);
 const R = Number(opt.rounds);
 if (opt.dataset !== "mnist") throw new Error(`dataset "${opt.dataset}" is not available (only mnist ships with the demo)`);
-if (opt.attack !== "signflip" && opt.attack !== "none") throw new Error(`attack must be "signflip" or "none", got "${opt.attack}"`);
 if (!(N >= 2 && M >= 1 && R >= 1)) throw new Error("need --workers ≥ 2, --validators ≥ 1, --rounds ≥ 1");
+if (opt.attack !== "none" && !Object.hasOwn(ATTACKS, opt.attack!)) throw new Error(`--attack must be none or one of ${Object.keys(ATTACKS).join(", ")}, got "${opt.attack}"`);
+const ATTACK = opt.attack === "none" ? undefined : attackByName(opt.attack!);
+/** Attackers: the last K workers (none without an attack); at least one worker stays honest. */
+const K = ATTACK ? Number(opt.attackers) : 0;
+if (!(Number.isInteger(K) && K >= 0 && K < N)) throw new Error(`--attackers must be an integer in [0, workers − 1] = [0, ${N - 1}], got "${opt.attackers}"`);
 
 const AGGREGATION: Record<string, JobSpec["aggregation"]> = { fedavg: { kind: "fedavg" }, median: { kind: "median" }, trimmed_mean: { kind: "trimmed_mean", trim: 0.2 } };
 if (!AGGREGATION[opt.aggregation!]) throw new Error(`--aggregation must be one of ${Object.keys(AGGREGATION).join(", ")}, got "${opt.aggregation}"`);
@@ -81,7 +90,7 @@ const TRAIN_SAMPLES = Number(opt["train-samples"]);
 if (!(Number.isInteger(EPOCHS) && EPOCHS >= 1)) throw new Error(`--epochs must be a positive integer, got "${opt.epochs}"`);
 // Validators' held-out slices start at sample 50,000: workers' data must end before.
 if (!(Number.isInteger(TRAIN_SAMPLES) && TRAIN_SAMPLES >= N && TRAIN_SAMPLES <= 50_000)) throw new Error(`--train-samples must be an integer in [workers, 50000], got "${opt["train-samples"]}"`);
-const MALICIOUS = opt.attack === "signflip" ? N - 1 : -1;
+const isAttacker = (i: number) => i >= N - K;
 
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const runDir = join(ROOT, "runs", stamp);
@@ -137,7 +146,7 @@ async function main() {
   const initCid = await sponsorStore.add(modelArtifact(0n, 0, new Uint8Array(0), initTensors, 0n));
   // Non-IID shards: one honest update alone may raise the held-out loss a little; a poisoned one
   // raises it many times over, and points away from the round's median update.
-  const jobSpec: JobSpec = { model: SPEC, aggregation: AGGREGATION[opt.aggregation!]!, validation: { maxNorm: 50, lossTolerance: 2, minCosineToMedian: 0 } };
+  const jobSpec: JobSpec = { model: SPEC, aggregation: AGGREGATION[opt.aggregation!]!, validation: parseValidation(undefined) };
   const specCid = await sponsorStore.add(new TextEncoder().encode(JSON.stringify(jobSpec)));
   const now = (await provider.getBlock("latest"))!.timestamp;
   const params = defaultJobParams({
@@ -184,13 +193,12 @@ async function main() {
     ...workers.map((w, i) => ({
       ...base,
       role: "worker" as const,
-      name: `worker-${i}${i === MALICIOUS ? "-malicious" : ""}`,
+      name: `worker-${i}${isAttacker(i) ? `-${ATTACK!.name}` : ""}`,
       privateKey: w.privateKey,
       dataDir: join(runDir, `nodes/worker-${i}`),
       data: { dataset: "mnist" as const, split: "train" as const, limit: TRAIN_SAMPLES, partition: PARTITION, parties: N, index: i, seed: 11 },
       // Every node shares this machine's cores: one ORT thread each keeps them from fighting.
       train: { epochs: EPOCHS, batch: 32, lr: 0.03, momentum: 0.9, threads: 1 },
-      ...(i === MALICIOUS ? { attack: { kind: "signflip" as const, scale: 4 } } : {}),
     })),
     ...validators.map((v, j) => ({
       ...base,
@@ -201,8 +209,12 @@ async function main() {
       data: { dataset: "mnist" as const, split: "train" as const, offset: 50_000, limit: 3000, partition: { kind: "iid" as const }, parties: M, index: j, seed: 13 },
     })),
   ];
+  const attackerNames = new Set(configs.filter((c, i) => c.role === "worker" && isAttacker(i)).map((c) => c.name));
+  // Attackers run the worker daemon with their attack's hooks (sim/adversary.ts); nothing in a config sets them.
   const startNode = (c: NodeConfig) => {
-    const child = spawn(process.execPath, [join(ROOT, "scripts/fedstake.ts"), c.role, join(c.dataDir, "config.json")], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    const config = join(c.dataDir, "config.json");
+    const args = attackerNames.has(c.name) ? [join(ROOT, "sim/adversary.ts"), ATTACK!.name, config] : [join(ROOT, "scripts/fedstake.ts"), c.role, config];
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
     children.push(child);
     return child;
   };
@@ -234,7 +246,8 @@ async function main() {
     }
   }, 200);
   crashWatch.unref();
-  say(`started ${N} workers (${MALICIOUS >= 0 ? `worker-${MALICIOUS} is malicious: sign-flipped ×4 updates` : "all honest"}) and ${M} validators\n`);
+  const attackers = [...attackerNames].join(", ");
+  say(`started ${N} workers (${K ? `${attackers} ${K > 1 ? "are" : "is"} malicious: ${ATTACK!.summary}` : "all honest"}) and ${M} validators\n`);
 
   // Live view: one block of lines per decided round.
   const test = await loadMnist("test");
@@ -275,7 +288,7 @@ async function main() {
         const accepted = hasBit(res.acceptedBitmap, index);
         const ds = decisions(r, index);
         const reason = ds.find((d) => d.accept === accepted)?.reason ?? ds[0]?.reason ?? "(no validator log)";
-        return { index, worker, name: addressName.get(worker) ?? worker, malicious: addressName.get(worker)?.endsWith("-malicious") ?? false, accepted, reason };
+        return { index, worker, name: addressName.get(worker) ?? worker, malicious: attackerNames.has(addressName.get(worker) ?? ""), accepted, reason };
       });
       let testAccuracy: number | null = null;
       let modelCid: string | null = null;
@@ -344,12 +357,12 @@ async function main() {
   // Balances and stake at the end.
   const tok = (x: bigint) => Number(x) / 1e18;
   say("\n account              stake     free    balance");
-  const accounts: { name: string; address: string; stake: number; free: number; balance: number }[] = [];
+  const accounts: { name: string; address: string; malicious: boolean; stake: number; free: number; balance: number }[] = [];
   for (const [name, w] of [...workers.map((w, i) => [configs[i]!.name, w] as const), ...validators.map((v, j) => [`validator-${j}`, v] as const), ["sponsor", sponsor] as const]) {
     const s = tok((await stake.getFunction("stakeOf")(w.address)) as bigint);
     const f = tok((await stake.getFunction("freeStakeOf")(w.address)) as bigint);
     const b = tok((await token.getFunction("balanceOf")(w.address)) as bigint);
-    accounts.push({ name, address: w.address, stake: s, free: f, balance: b });
+    accounts.push({ name, address: w.address, malicious: attackerNames.has(name), stake: s, free: f, balance: b });
     say(` ${name.padEnd(18)} ${s.toFixed(1).padStart(8)} ${f.toFixed(1).padStart(8)}  ${b.toFixed(2).padStart(9)}`);
   }
   // Every token minted is held, staked, owed/escrowed by the coordinator, or burned.

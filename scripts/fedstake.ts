@@ -17,6 +17,7 @@ import { bitmapOf, defaultJobParams, hasBit, JobStatus, Outcome, outcomeName, ph
 import { NodeContext, readConfig, modelArtifact } from "../worker/node/context.ts";
 import { runDaemon } from "../worker/node/daemon.ts";
 import { jobCreated, parseJobSpec } from "../worker/node/jobSpec.ts";
+import { decisionTable } from "../worker/validation/report.ts";
 import { ValidatorRole } from "../worker/node/validatorRole.ts";
 import { WorkerRole } from "../worker/node/workerRole.ts";
 import { HeliaStore } from "../worker/storage/heliaStore.ts";
@@ -418,14 +419,8 @@ const COMMANDS: Record<string, Command> = {
           console.log(JSON.stringify(rows.map(({ delta: _, ...r }) => r), (_, x) => (typeof x === "bigint" ? x.toString() : x), 2));
           return;
         }
-        console.log(`round ${round}: base model held-out loss ${rows[0]?.baseLoss.toFixed(4) ?? "-"}`);
-        console.log(" index  worker                                      samples      norm  loss after  cosine  vote    reason");
-        for (const r of rows) {
-          const num = (x: number | undefined, d: number) => (x === undefined ? "-" : x.toFixed(d));
-          console.log(
-            ` ${String(r.index).padStart(5)}  ${r.worker}  ${String(r.numSamples).padStart(7)}  ${num(r.norm, 3).padStart(8)}  ${num(r.lossAfter, 4).padStart(10)}  ${num(r.cosine, 3).padStart(6)}  ${(r.accept ? "accept" : "reject").padEnd(6)}  ${r.reason}`,
-          );
-        }
+        console.log(`round ${round}: ${rows.length} revealed updates`);
+        for (const line of decisionTable(rows)) console.log(" " + line);
         console.log(`bitmap ${ctx.state.round(round).bitmap} recorded in ${ctx.cfg.dataDir}/state.json (\`vote commit\` sends it; --accept overrides)`);
       });
     },
@@ -483,7 +478,7 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   demo: {
-    usage: "demo [--workers N] [--validators M] [--rounds R] [--attack signflip|none] [--crash NODE,…]",
+    usage: "demo [--workers N] [--validators M] [--rounds R] [--attack NAME|none] [--attackers K] [--crash NODE,…]",
     about: "the one-command local network demo (same as npm run demo)",
     options: {},
     async run() {

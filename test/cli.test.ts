@@ -135,7 +135,8 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       JSON.stringify({
         model: MODEL,
         aggregation: { kind: "fedavg" },
-        validation: { maxNorm: 10, lossTolerance: 0.5, minCosineToMedian: -1 },
+        // The job's own rule list: the submissions here are synthetic (a random delta), judged on structure, copies and size only.
+        validation: { rules: [{ rule: "duplicate" }, { rule: "norm", maxRatio: 10 }] },
         job: {
           startIn: 30,
           numRounds: 1,
@@ -160,7 +161,7 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     );
     const badJob = join(dir, "bad-job.json");
     writeFileSync(badJob, JSON.stringify({ model: MODEL, aggregation: { kind: "mean" } }));
-    expect((await cli(["job", "create", "--spec", badJob], keyOf(1))).err).to.match(/aggregation\.kind must be "fedavg", "median" or "trimmed_mean", got "mean"/);
+    expect((await cli(["job", "create", "--spec", badJob], keyOf(1))).err).to.match(/aggregation\.kind must be one of "fedavg", "median", "trimmed_mean", "krum", "multi_krum", got "mean"/);
     const longJob = join(dir, "long-job.json");
     writeFileSync(longJob, JSON.stringify({ model: MODEL, job: { slashWindow: 600 } }));
     const long = await cli(["job", "create", "--spec", longJob], keyOf(1));
@@ -252,7 +253,8 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       // The hand validator: evaluate (a table with every reason), commit, reveal.
       await waitPhase(coord, Phase.VoteCommit);
       const table = await ok(["vote", "evaluate", handCfg, "--keystore", ks], hand);
-      expect(table).to.match(/^\s+0\s+0x\w+\s+100 .* accept\s+accepted: held-out loss/m);
+    expect(table).to.match(/^\s+index\s+worker\s+maxSimilarity\s+norm\s+normRatio\s+vote\s+reason$/m);
+    expect(table).to.match(/^\s+0\s+0x\w+\s.*\saccept\s+accepted by duplicate, norm$/m);
       expect(table).to.match(/^\s+1\s.*reject\s+malformed artifact: [A-Z_]+/m);
       expect(table).to.match(/^\s+2\s.*reject\s+header names another base model/m);
       expect(table).to.match(/^\s+3\s.*reject\s+header names worker 0x/m);
@@ -301,7 +303,7 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     expect(existsSync(log)).to.equal(true);
     const events = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
     const reason = (i: number) => events.find((e) => e.event === "decision" && e.index === i)?.reason as string;
-    expect(reason(0)).to.match(/^accepted: held-out loss/);
+    expect(reason(0)).to.match(/^accepted by duplicate, norm$/);
     expect(reason(1)).to.match(/^malformed artifact: [A-Z_]+/);
     expect(reason(2)).to.match(/^header names another base model/);
     expect(reason(3)).to.match(/^header names worker 0x/);

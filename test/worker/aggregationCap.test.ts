@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { aggregate, DEFAULT_MEDIAN_MULTIPLE, AggregationError, type Contribution } from "../../worker/aggregation/strategies.ts";
+import { aggregate, DEFAULT_MEDIAN_MULTIPLE, AggregationError, type Contribution } from "../../worker/aggregation/index.ts";
 import type { Tensor } from "../../worker/artifacts/index.ts";
 
 const base = (): Tensor[] => [{ name: "w", shape: [4], data: new Float32Array(4) }];

@@ -18,7 +18,7 @@ import { subset, type Dataset } from "../data/dataset.ts";
 import { HeliaStore } from "../storage/heliaStore.ts";
 import { cidFromChain } from "../storage/store.ts";
 import { paramsOf } from "../training/model.ts";
-import { fetchJobSpec, jobCreated, type JobSpec, type ValidationPolicy } from "./jobSpec.ts";
+import { fetchJobSpec, jobCreated, parseValidation, type JobSpec, type ValidationPolicy } from "./jobSpec.ts";
 import { StateFile } from "./state.ts";
 
 /**
@@ -55,10 +55,11 @@ export interface NodeConfig {
   data: DataConfig;
   /** Worker: local training per round; `threads` caps ORT's threads (default: one per core). */
   train?: { epochs: number; batch: number; lr: number; momentum: number; threads?: number };
-  /** Demo only: a malicious worker sends its update sign-flipped and scaled. */
-  attack?: { kind: "signflip"; scale: number };
-  /** Validator: overrides of the job spec's acceptance policy. */
-  policy?: Partial<ValidationPolicy>;
+  /**
+   * Validator: its own acceptance policy instead of the job spec's, in the job spec's "validation" form
+   * ({ "rules": [...], "reference": {...} }; a part left out is the job spec's).
+   */
+  policy?: { rules?: unknown; reference?: unknown };
   /** Validator: how long to wait for one update's artifact (default 15 s). */
   fetchTimeoutMs?: number;
   /** Where the config file was read from (relative data paths resolve against it). */
@@ -107,6 +108,10 @@ export class NodeContext {
   job!: JobSpec;
   private readonly logFile: string;
   private configCache?: JobConfigView;
+  /** Set by `inProcess`: the data set to use instead of loading `cfg.data`. */
+  private localData?: Dataset;
+  /** Whether `log` also prints to stdout (the daemons do; in-process simulations of many nodes do not). */
+  private echo = true;
 
   private constructor(cfg: NodeConfig, wallet: Wallet, store: HeliaStore) {
     this.cfg = cfg;
@@ -136,13 +141,30 @@ export class NodeContext {
     return ctx;
   }
 
+  /**
+   * A context for simulations and tests that run many nodes in one process on one chain: the given
+   * artifact store (e.g. sim/memoryStore.ts) instead of an IPFS node, the given data set instead of
+   * `cfg.data`, the job spec given rather than fetched; events go to the data directory's log only.
+   */
+  static inProcess(o: { cfg: NodeConfig; wallet: Wallet; store: HeliaStore; job: JobSpec; data: Dataset }): NodeContext {
+    mkdirSync(o.cfg.dataDir, { recursive: true });
+    const ctx = new NodeContext(o.cfg, o.wallet, o.store);
+    ctx.job = o.job;
+    ctx.localData = o.data;
+    ctx.echo = false;
+    return ctx;
+  }
+
   get spec() {
     return this.job.model;
   }
 
   /** The job's acceptance policy with this validator's overrides. */
   get policy(): ValidationPolicy {
-    return { ...this.job.validation, ...this.cfg.policy };
+    const o = this.cfg.policy;
+    if (!o) return this.job.validation;
+    const mine = parseValidation(o, `node config ${this.cfg.file ?? this.cfg.name}: policy`);
+    return { rules: o.rules === undefined ? this.job.validation.rules : mine.rules, reference: o.reference === undefined ? this.job.validation.reference : mine.reference };
   }
 
   /** The job's parameters (read once: they never change). */
@@ -192,7 +214,7 @@ export class NodeContext {
     const text = Object.entries(fields)
       .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v, (_, x) => (typeof x === "bigint" ? x.toString() : x))}`)
       .join(" ");
-    console.log(`[${this.cfg.name}] ${event} ${text}`);
+    if (this.echo) console.log(`[${this.cfg.name}] ${event} ${text}`);
   }
 
   /**
@@ -230,6 +252,7 @@ export class NodeContext {
   }
 
   async dataset(): Promise<Dataset> {
+    if (this.localData) return this.localData;
     const d = this.cfg.data;
     const at = (p: string) => resolve(this.cfg.file ? dirname(this.cfg.file) : ".", p);
     if (d.dataset === "idx") return loadIdx(at(d.images), at(d.labels), { classes: this.spec.classes });

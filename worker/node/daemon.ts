@@ -7,16 +7,17 @@
 import { Phase, phaseName } from "../chain/protocol.ts";
 import type { NodeContext } from "./context.ts";
 import { ValidatorRole } from "./validatorRole.ts";
-import { WorkerRole } from "./workerRole.ts";
+import { WorkerRole, type WorkerHooks } from "./workerRole.ts";
 
-export async function runDaemon(ctx: NodeContext): Promise<never> {
+/** `workerHooks`: only simulations pass them (sim/attacks/); a node config cannot. */
+export async function runDaemon(ctx: NodeContext, workerHooks: WorkerHooks = {}): Promise<never> {
   const name = ctx.cfg.name;
   // A peer that drops a connection mid-handshake must not take the daemon down.
   process.on("uncaughtException", (e) => console.error(`[${name}] uncaught: ${e.message}`));
   process.on("unhandledRejection", (e) => console.error(`[${name}] unhandled: ${(e as Error)?.message ?? e}`));
   await ctx.publishEndpoint();
   ctx.log("started", { role: ctx.cfg.role, address: ctx.wallet.address, ipfs: ctx.store.multiaddrs()[0] });
-  const role = ctx.cfg.role === "worker" ? new WorkerRole(ctx) : new ValidatorRole(ctx);
+  const role = ctx.cfg.role === "worker" ? new WorkerRole(ctx, workerHooks) : new ValidatorRole(ctx);
   await role.prepare();
   ctx.log("ready", {});
   let stopping = false;

@@ -4,20 +4,34 @@
  * CID on chain, so a worker needs only the job id; the CID check means nobody can swap it.
  *
  *   { "model": { ...ModelSpec },
- *     "aggregation": { "kind": "fedavg", "sampleCap"?: N, "medianMultiple"?: 2 } | { "kind": "median" } | { "kind": "trimmed_mean", "trim": 0.2 },
- *     "validation": { "maxNorm": 50, "lossTolerance": 2, "minCosineToMedian": 0 } }
+ *     "aggregation": { "kind": "fedavg" | "median" | "trimmed_mean" | "krum" | "multi_krum", ...params },
+ *     "validation": { "rules": [ { "rule": "duplicate" }, { "rule": "norm", "maxRatio": 4 }, … ],
+ *                     "reference": { "epochs": 1, "batch": 32, "lr": 0.03, "momentum": 0.9 } } }
+ *
+ * Absent parts take the defaults (worker/aggregation/index.ts, worker/validation/rules/index.ts).
  */
 import type { Contract, EventLog } from "ethers";
-import type { AggregationPolicy } from "../aggregation/strategies.ts";
+import { parseAggregation, type AggregationPolicy } from "../aggregation/index.ts";
 import type { ArtifactStore } from "../storage/store.ts";
 import { cidFromChain } from "../storage/store.ts";
 import { SpecError, validateSpec, type ModelSpec } from "../training/spec.ts";
+import { parseRules, type RuleConfig } from "../validation/rules/index.ts";
 
-/** The validator's acceptance thresholds (see worker/validation/validate.ts). */
+/**
+ * How a validator trains its reference update (its own training from the round's base on its held-out
+ * data, which the "neighbours" rule compares groups of updates with): only its direction is used.
+ */
+export interface ReferenceRecipe {
+  epochs: number;
+  batch: number;
+  lr: number;
+  momentum: number;
+}
+
+/** The validators' acceptance policy (see worker/validation/validate.ts). */
 export interface ValidationPolicy {
-  maxNorm: number;
-  lossTolerance: number;
-  minCosineToMedian: number;
+  rules: RuleConfig[];
+  reference: ReferenceRecipe;
 }
 
 export interface JobSpec {
@@ -26,9 +40,31 @@ export interface JobSpec {
   validation: ValidationPolicy;
 }
 
-export const DEFAULT_VALIDATION: ValidationPolicy = { maxNorm: 50, lossTolerance: 2, minCosineToMedian: 0 };
+export const DEFAULT_REFERENCE: ReferenceRecipe = { epochs: 1, batch: 32, lr: 0.03, momentum: 0.9 };
 
 const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+
+/** Parses a "validation" object (a job spec's, or a validator's override); every error names the field. */
+export function parseValidation(raw: unknown, field = "job spec: validation"): ValidationPolicy {
+  if (raw === undefined) raw = {};
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new SpecError(`${field} must be an object { "rules": [...], "reference": {...} }`);
+  const v = raw as Record<string, unknown>;
+  for (const k of Object.keys(v)) {
+    if (k !== "rules" && k !== "reference") throw new SpecError(`${field}.${k} is not a field (it has "rules" and "reference"; the acceptance thresholds are the rules' parameters)`);
+  }
+  if (v.reference !== undefined && (typeof v.reference !== "object" || v.reference === null || Array.isArray(v.reference))) {
+    throw new SpecError(`${field}.reference must be an object { "epochs", "batch", "lr", "momentum" }`);
+  }
+  for (const k of Object.keys((v.reference ?? {}) as object)) {
+    if (!(k in DEFAULT_REFERENCE)) throw new SpecError(`${field}.reference.${k} is not a field (it has: ${Object.keys(DEFAULT_REFERENCE).join(", ")})`);
+  }
+  const r = { ...DEFAULT_REFERENCE, ...((v.reference ?? {}) as object) } as Record<string, unknown>;
+  if (!(Number.isInteger(r.epochs) && (r.epochs as number) >= 1)) throw new SpecError(`${field}.reference.epochs must be a positive integer`);
+  if (!(Number.isInteger(r.batch) && (r.batch as number) >= 1)) throw new SpecError(`${field}.reference.batch must be a positive integer`);
+  if (!(finite(r.lr) && r.lr > 0)) throw new SpecError(`${field}.reference.lr must be a positive number`);
+  if (!(finite(r.momentum) && r.momentum >= 0 && r.momentum < 1)) throw new SpecError(`${field}.reference.momentum must be in [0, 1)`);
+  return { rules: parseRules(v.rules, `${field}.rules`), reference: { epochs: r.epochs as number, batch: r.batch as number, lr: r.lr, momentum: r.momentum } };
+}
 
 /** Checks a job spec (parsed JSON) and fills in the defaults; every error names the field. */
 export function parseJobSpec(raw: unknown): JobSpec {
@@ -36,34 +72,7 @@ export function parseJobSpec(raw: unknown): JobSpec {
   const s = raw as Record<string, unknown>;
   if (s.model === undefined) throw new SpecError('job spec: "model" is missing');
   const { spec: model } = validateSpec(s.model);
-  const agg = (s.aggregation ?? { kind: "fedavg" }) as Record<string, unknown>;
-  let aggregation: AggregationPolicy;
-  if (agg.kind === "fedavg") {
-    if (agg.sampleCap !== undefined && !(finite(agg.sampleCap) && agg.sampleCap > 0)) throw new SpecError("job spec: aggregation.sampleCap must be a positive number");
-    if (agg.medianMultiple !== undefined && !(finite(agg.medianMultiple) && agg.medianMultiple >= 1)) {
-      throw new SpecError("job spec: aggregation.medianMultiple must be a number ≥ 1");
-    }
-    aggregation = {
-      kind: "fedavg",
-      ...(agg.sampleCap === undefined ? {} : { sampleCap: agg.sampleCap as number }),
-      ...(agg.medianMultiple === undefined ? {} : { medianMultiple: agg.medianMultiple as number }),
-    };
-  } else if (agg.kind === "median") {
-    aggregation = { kind: "median" };
-  } else if (agg.kind === "trimmed_mean") {
-    if (!(finite(agg.trim) && agg.trim >= 0 && agg.trim < 0.5)) throw new SpecError("job spec: aggregation.trim must be in [0, 0.5)");
-    aggregation = { kind: "trimmed_mean", trim: agg.trim };
-  } else {
-    throw new SpecError(`job spec: aggregation.kind must be "fedavg", "median" or "trimmed_mean", got ${JSON.stringify(agg.kind)}`);
-  }
-  const v = { ...DEFAULT_VALIDATION, ...((s.validation ?? {}) as object) } as Record<string, unknown>;
-  for (const k of ["maxNorm", "lossTolerance"] as const) {
-    if (!(finite(v[k]) && v[k] > 0)) throw new SpecError(`job spec: validation.${k} must be a positive number`);
-  }
-  if (!(finite(v.minCosineToMedian) && v.minCosineToMedian >= -1 && v.minCosineToMedian <= 1)) {
-    throw new SpecError("job spec: validation.minCosineToMedian must be in [-1, 1]");
-  }
-  return { model, aggregation, validation: v as unknown as ValidationPolicy };
+  return { model, aggregation: parseAggregation(s.aggregation), validation: parseValidation(s.validation) };
 }
 
 /** The job's spec CID, sponsor and initial model, from its JobCreated event. */

@@ -9,14 +9,16 @@
  */
 import { getBytes, type EventLog } from "ethers";
 import type { CID } from "multiformats/cid";
-import { decodeArtifact, type Tensor } from "../artifacts/index.ts";
-import { aggregate, applyDelta, type Contribution } from "../aggregation/strategies.ts";
+import { aggregate, type Contribution } from "../aggregation/index.ts";
 import { ChainError, revealedUpdates } from "../chain/client.ts";
 import { hasBit, Outcome, Phase, randomSalt, SlashReason, voteCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { cidFromChain, cidToChain } from "../storage/store.ts";
-import { evaluate } from "../training/trainer.ts";
-import { decideRound, type Decision, type Revealed } from "../validation/validate.ts";
+import { deltaOf, flatten } from "../training/delta.ts";
+import { l2 } from "../validation/rule.ts";
+import { HeldOutSet } from "../validation/evaluation.ts";
+import { ReplayMemory } from "../validation/memory.ts";
+import { checkStructure, decideRound, type Decision, type Revealed } from "../validation/validate.ts";
 import { modelArtifact, roundWindows, type NodeContext, type RoundResultView } from "./context.ts";
 import { paramsOf } from "../training/model.ts";
 
@@ -34,11 +36,13 @@ const UPDATE_SLASHED = 2n;
 const SLASH_EXPECTED = new Set(["RevealNotOver", "SlashWindowOver", "RoundVoided", "RoundWasFull", "NothingToSlash"]);
 
 /** One update's decision, with what the chain says of it (for `fedstake vote evaluate`). */
-export type EvaluatedUpdate = Decision & { worker: string; numSamples: bigint; baseLoss: number };
+export type EvaluatedUpdate = Decision & { worker: string; numSamples: bigint };
 
 export class ValidatorRole {
   private readonly ctx: NodeContext;
-  private holdout?: Dataset;
+  private holdout?: HeldOutSet;
+  /** Deltas of the job's recent rounds, for the duplicate rule's replay test. */
+  private readonly memory = new ReplayMemory();
   /** Update artifacts fetched while the reveal phase is still open (round → CID → bytes). */
   private readonly prefetched = new Map<string, Map<string, Uint8Array>>();
   /** Accepted deltas of the round being decided (index → delta, samples), kept for aggregation. */
@@ -53,8 +57,10 @@ export class ValidatorRole {
   }
 
   /** Loads the held-out data before the first round needs it. */
-  async prepare(): Promise<Dataset> {
-    return (this.holdout ??= await this.ctx.dataset());
+  async prepare(): Promise<HeldOutSet> {
+    // The policy is parsed (a validator's own `policy` included) and the held-out set checked here, at start:
+    // an error found at vote time would cost the vote and, round after round, the seat's bond.
+    return (this.holdout ??= new HeldOutSet(this.ctx.spec, await this.ctx.dataset(), this.ctx.policy.reference, { threads: this.ctx.cfg.train?.threads ?? 1 }));
   }
 
   async tick(round: bigint, phase: number): Promise<void> {
@@ -84,6 +90,8 @@ export class ValidatorRole {
     const ctx = this.ctx;
     const have = this.prefetched.get(String(round)) ?? new Map<string, Uint8Array>();
     this.prefetched.set(String(round), have);
+    // Rounds this validator never evaluated (it started late, or skipped them) are of no more use.
+    for (const r of this.prefetched.keys()) if (BigInt(r) < round) this.prefetched.delete(r);
     const fresh = [];
     for (const u of await revealedUpdates(ctx.chain.coord, ctx.jobId, round)) {
       const cid = await cidFromChain(u.digest, u.codec);
@@ -123,22 +131,22 @@ export class ValidatorRole {
       revealed.push({ index: u.index, jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(u.worker), numSamples: u.numSamples, bytes });
     }
     const t1 = performance.now();
-    const spec = ctx.spec;
-    const params = (ts: Tensor[]) => new Map(ts.map((t) => [t.name, t.data]));
-    const baseEval = await evaluate(spec, params(base), holdout);
-    const { bitmap, decisions } = await decideRound(revealed, { model: paramsOf(spec), ...ctx.policy }, {
-      baseLoss: baseEval.loss,
-      lossOf: async (d) => (await evaluate(spec, params(applyDelta(base, d)), holdout)).loss,
+    const policy = ctx.policy;
+    const { bitmap, decisions, candidates } = await decideRound(revealed, { model: paramsOf(ctx.spec), rules: policy.rules }, holdout.round(base, Number(round)), {
+      round: Number(round),
+      history: this.memory.before(Number(round)),
     });
+    this.memory.remember(Number(round), candidates.map((c) => ({ round: Number(round), source: `the update of ${c.worker}`, flat: c.flat, norm: c.norm })));
     const kept = new Map<number, Contribution>();
     const out: EvaluatedUpdate[] = [];
     for (const d of decisions) {
       const u = updates.find((x) => x.index === d.index)!;
-      ctx.log("decision", { round, index: d.index, worker: u.worker, accept: d.accept, reason: d.reason });
+      ctx.log("decision", { round, index: d.index, worker: u.worker, accept: d.accept, code: d.code, reason: d.reason, metrics: d.metrics });
       if (d.delta) kept.set(d.index, { delta: d.delta, numSamples: Number(u.numSamples) });
-      out.push({ ...d, worker: u.worker, numSamples: u.numSamples, baseLoss: baseEval.loss });
+      out.push({ ...d, worker: u.worker, numSamples: u.numSamples });
     }
     this.deltas.set(String(round), kept);
+    for (const r of this.deltas.keys()) if (BigInt(r) < round - 1n) this.deltas.delete(r);
     ctx.log("evaluated", { round, updates: updates.length, fetchMs: Math.round(t1 - t0), evalMs: Math.round(performance.now() - t1) });
     if (!ctx.state.round(round).committed) ctx.state.save(round, { bitmap: "0x" + bitmap.toString(16), salt: randomSalt() });
     return out;
@@ -206,13 +214,18 @@ export class ValidatorRole {
       if (!hasBit(accepted, u.index)) continue;
       let c = have.get(u.index);
       if (!c) {
-        // Not in memory (restarted, or this validator rejected it): fetch and decode it now.
-        const a = decodeArtifact(await ctx.store.get(await cidFromChain(u.digest, u.codec), { timeoutMs: 15_000 }));
-        c = { delta: a.tensors, numSamples: Number(u.numSamples) };
+        // Not in memory (restarted, or this validator rejected it): fetch it (size cap, timeout) and check it now.
+        const bytes = await this.fetchUpdate(await cidFromChain(u.digest, u.codec));
+        const d = checkStructure({ index: u.index, jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(u.worker), numSamples: u.numSamples, bytes }, { model: paramsOf(ctx.spec) });
+        if (!d.delta) throw new Error(`round ${round}: accepted update ${u.index} cannot be aggregated: ${d.reason}`);
+        c = { delta: d.delta, numSamples: Number(u.numSamples) };
       }
       contributions.push(c);
     }
     const next = aggregate(ctx.job.aggregation, base, contributions);
+    // The step this round applies: sent back next round, it is a replay.
+    const step = flatten(deltaOf(next, base));
+    this.memory.remember(Number(round), [{ round: Number(round), source: "the aggregate step", flat: step, norm: l2(step) }]);
     const total = contributions.reduce((s, c) => s + BigInt(c.numSamples), 0n);
     const t1 = performance.now();
     const cid = await ctx.store.add(modelArtifact(ctx.jobId, Number(round), baseCid.bytes, next, total));
@@ -236,6 +249,7 @@ export class ValidatorRole {
       ctx.log("attest-late", { round, model: cid.toString(), reason: expected ? (e as ChainError).errorName : (e as Error).message.slice(0, 120) });
     }
     ctx.state.save(round, { attested: true });
+    this.deltas.delete(String(round));
   }
 
   /**

@@ -7,11 +7,11 @@
  * resumes, never repeats.
  */
 import { encodeArtifact, type Tensor } from "../artifacts/index.ts";
-import { deltaOf } from "../aggregation/strategies.ts";
 import { ChainError } from "../chain/client.ts";
 import { hasBit, JobStatus, Outcome, Phase, randomSalt, updateCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { Trainer } from "../training/trainer.ts";
+import { localUpdate, Trainer } from "../training/trainer.ts";
+import { zerosLike } from "../training/delta.ts";
 import { initParams } from "../training/model.ts";
 import { cidToChain } from "../storage/store.ts";
 import type { NodeContext, RoundResultView } from "./context.ts";
@@ -21,21 +21,42 @@ import { getBytes, type EventLog } from "ethers";
 /** Reverts that mean this reveal can never succeed: retrying is pointless (the lock expires on its own). */
 const REVEAL_REFUSED = new Set(["TooManyUpdates", "DuplicateUpdate", "TooManySamples", "ZeroSamples", "InvalidDigest", "RevealMismatch"]);
 
+/**
+ * What a simulation may change in a worker (sim/attacks/ turns an attack into these): the data it trains
+ * on, whether it trains, the update it submits and the commitment it sends. Production daemons run with
+ * none; nothing in a node config can set them.
+ */
+export interface WorkerHooks {
+  /** The data set trained on, from the one loaded. */
+  data?(d: Dataset): Dataset;
+  /** Submit without training: the update passed to `update` is then all zeros. */
+  skipTraining?: boolean;
+  /** The update to submit, from the round's base model and what local training produced. */
+  update?(r: { round: bigint; base: Tensor[]; own: Tensor[] }): Promise<Tensor[]>;
+  /** The commitment to send instead of this worker's own (a copier's attempt). */
+  commitment?(round: bigint, own: string): Promise<string>;
+}
+
 export class WorkerRole {
   private readonly ctx: NodeContext;
+  private readonly hooks: WorkerHooks;
   private data?: Dataset;
   private trainer?: Trainer;
   /** Set by `settle`: nothing is left to claim or release (the daemon stops once the job has ended). */
   settled = false;
 
-  constructor(ctx: NodeContext) {
+  constructor(ctx: NodeContext, hooks: WorkerHooks = {}) {
     this.ctx = ctx;
+    this.hooks = hooks;
   }
 
   /** Loads the local data and builds the training session, so that round 1 does not pay for it. */
   async prepare(): Promise<{ data: Dataset; trainer: Trainer }> {
     const cfg = this.ctx.cfg.train!;
-    this.data ??= await this.ctx.dataset();
+    if (!this.data) {
+      const loaded = await this.ctx.dataset();
+      this.data = this.hooks.data ? this.hooks.data(loaded) : loaded;
+    }
     this.trainer ??= await Trainer.create(this.ctx.spec, { batch: cfg.batch, steps: 16, threads: cfg.threads, optimizer: { kind: "sgd", lr: cfg.lr, momentum: cfg.momentum } }, initParams(this.ctx.spec));
     return { data: this.data, trainer: this.trainer };
   }
@@ -56,21 +77,14 @@ export class WorkerRole {
       const t0 = performance.now();
       const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
       const t1 = performance.now();
-      const params = new Map(base.map((t) => [t.name, Float32Array.from(t.data)]));
       const { data, trainer } = await this.prepare();
-      trainer.params = params;
-      trainer.resetOptimizer();
-      const losses = await trainer.train(data, { epochs: cfg.epochs, seed: Number(round) });
+      const { delta: own, losses } = this.hooks.skipTraining ? { delta: zerosLike(base), losses: [] } : await localUpdate(trainer, base, data, { epochs: cfg.epochs, seed: Number(round) });
       const t2 = performance.now();
       // The chain refuses a reveal declaring more than the job's maxSamplesPerUpdate: declare at most that
       // (the header and the reveal must agree, and FedAvg weighs by the declared count).
       const { maxSamplesPerUpdate } = await ctx.config();
       const declared = BigInt(data.n) < BigInt(maxSamplesPerUpdate) ? BigInt(data.n) : BigInt(maxSamplesPerUpdate);
-      let delta: Tensor[] = deltaOf(base.map((t) => ({ ...t, data: trainer.params.get(t.name)! })), base);
-      if (ctx.cfg.attack) {
-        const k = -ctx.cfg.attack.scale;
-        delta = delta.map((t) => ({ ...t, data: Float32Array.from(t.data, (v) => v * k) }));
-      }
+      const delta = this.hooks.update ? await this.hooks.update({ round, base, own }) : own;
       const bytes = encodeArtifact(
         { kind: "update", jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(ctx.wallet.address), numSamples: declared },
         delta,
@@ -80,11 +94,12 @@ export class WorkerRole {
       const cid = await ctx.store.add(bytes);
       ctx.state.save(round, { cid: cid.toString(), salt: randomSalt(), numSamples: String(declared) });
       const ms = { fetchMs: Math.round(t1 - t0), trainMs: Math.round(t2 - t1), encodeMs: Math.round(t3 - t2), pinMs: Math.round(performance.now() - t3) };
-      ctx.log("trained", { round, samples: data.n, declared, loss: losses[losses.length - 1]!.toFixed(4), cid: cid.toString(), bytes: bytes.length, attack: ctx.cfg.attack?.kind ?? "none", ...ms });
+      ctx.log("trained", { round, samples: data.n, declared, loss: losses.length ? losses[losses.length - 1]!.toFixed(4) : "untrained", cid: cid.toString(), bytes: bytes.length, ...ms });
       st = ctx.state.round(round);
     }
     const { digest, codec } = cidToChain(CID.parse(st.cid!));
-    const commitment = updateCommitment({ jobId: ctx.jobId, round, worker: ctx.wallet.address, cidDigest: digest, cidCodec: codec, numSamples: BigInt(st.numSamples!), salt: st.salt! });
+    const honest = updateCommitment({ jobId: ctx.jobId, round, worker: ctx.wallet.address, cidDigest: digest, cidCodec: codec, numSamples: BigInt(st.numSamples!), salt: st.salt! });
+    const commitment = this.hooks.commitment ? await this.hooks.commitment(round, honest) : honest;
     let tx: string;
     try {
       tx = (await ctx.send("commitUpdate", [ctx.jobId, round, commitment])).hash;

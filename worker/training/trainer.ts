@@ -7,6 +7,8 @@ import * as ort from "onnxruntime-node";
 import type { Dataset } from "../data/dataset.ts";
 import { evalModel, initParams, paramsOf, prng, stateNames, trainModel, type Optimizer } from "./model.ts";
 import type { ModelSpec } from "./spec.ts";
+import type { Tensor } from "../artifacts/index.ts";
+import { deltaOf } from "./delta.ts";
 
 export type Device = "cpu" | "webgpu" | "cuda";
 
@@ -147,6 +149,17 @@ export class Trainer {
     }
     return Float32Array.from(losses);
   }
+}
+
+/**
+ * One round of local training: from `base`, E epochs on `data` (shuffled from `seed`, the optimizer
+ * started afresh); returns the update (trained − base) and the per-step losses. What a worker submits.
+ */
+export async function localUpdate(trainer: Trainer, base: Tensor[], data: Dataset, o: { epochs: number; seed: number }): Promise<{ delta: Tensor[]; losses: Float32Array }> {
+  trainer.params = new Map(base.map((t) => [t.name, Float32Array.from(t.data)]));
+  trainer.resetOptimizer();
+  const losses = await trainer.train(data, o);
+  return { delta: deltaOf(base.map((t) => ({ ...t, data: trainer.params.get(t.name)! })), base), losses };
 }
 
 /** Loss and accuracy of parameters on a data set, in batches of up to `batch`. */

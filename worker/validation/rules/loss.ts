@@ -1,0 +1,41 @@
+/**
+ * Harm on the validator's held-out data against the round's spread: an update whose held-out loss
+ * (base + update alone) lies far above the round's is rejected. Non-IID honest updates applied alone
+ * raise the loss too, and by amounts that vary a lot, so the bound is a robust z-score (median and MAD
+ * of the updates still in) with a wide margin, not a fixed multiple of the base loss: the most skewed
+ * honest shard of the robustness grid reaches z ≈ 9, hence the default 10. Run last: the earlier rules
+ * have removed most attackers, so the median and MAD describe honest updates.
+ */
+import { knownKeys, median, numberParam, round4, type AcceptanceRule } from "../rule.ts";
+
+export interface LossParams {
+  /** Reject above median + maxZ × 1.4826 × MAD of the round's held-out losses. */
+  maxZ: number;
+}
+
+const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+
+export const loss: AcceptanceRule<LossParams> = {
+  name: "loss",
+  summary: "rejects an update whose held-out loss is more than maxZ robust standard deviations above the round's median",
+  defaults: { maxZ: 10 },
+  parse(raw, field) {
+    knownKeys(raw, field, ["maxZ"]);
+    return { maxZ: numberParam(raw, "maxZ", field, this.defaults.maxZ, 1, 1e6) };
+  },
+  async judge(view, p) {
+    const losses: number[] = [];
+    for (const c of view.candidates) losses.push(mean(await view.heldOut.lossesOf(c)));
+    const m = median(losses);
+    const sigma = 1.4826 * median(losses.map((l) => Math.abs(l - m)));
+    const base = mean(await view.heldOut.baseLosses());
+    // With fewer than three updates there is no spread to speak of: only the base anchors the scale.
+    const scale = view.candidates.length >= 3 && sigma > 0 ? sigma : Math.max(sigma, Math.abs(m - base), 1e-12);
+    return losses.map((l) => {
+      const z = (l - m) / scale;
+      const metrics = { lossZ: round4(z) };
+      if (Number.isFinite(l) && z <= p.maxZ) return { pass: true, metrics };
+      return { pass: false, code: "loss-outlier", reason: `harmful: held-out loss ${l.toFixed(4)} is ${z.toFixed(1)} robust deviations above the round's median ${m.toFixed(4)} (limit ${p.maxZ})`, metrics };
+    });
+  },
+};
