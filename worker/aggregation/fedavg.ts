@@ -24,15 +24,16 @@ export function fedavgWeights(params: FedAvgParams, updates: Contribution[]): Fl
   const multiple = params.medianMultiple ?? DEFAULT_MEDIAN_MULTIPLE;
   if (!(multiple >= 1)) throw new AggregationError(`medianMultiple must be at least 1, got ${multiple}`);
   const counts = sorted(Float64Array.from(updates, (c) => c.numSamples));
-  // The lower median: of two updates the mean would be half the liar's own claim, and no cap at all.
-  const median = counts[(counts.length - 1) >> 1]!;
+  const m = counts.length >> 1;
+  // Of two updates this median is their mean, which caps nothing: there only the chain's maxSamplesPerUpdate bounds a claim.
+  const median = counts.length % 2 ? counts[m]! : (counts[m - 1]! + counts[m]!) / 2;
   const cap = Math.min(params.sampleCap ?? Infinity, multiple * median);
   return Float64Array.from(updates, (c) => Math.min(c.numSamples, cap));
 }
 
 export const fedavg: AggregationStrategy<FedAvgParams, "fedavg"> = {
   kind: "fedavg",
-  summary: "mean of the updates weighted by declared sample counts, capped by sampleCap and medianMultiple × the round's (lower) median count",
+  summary: "mean of the updates weighted by declared sample counts, capped by sampleCap and medianMultiple × the round's median count",
   fields: ["sampleCap", "medianMultiple"],
   defaults: { medianMultiple: DEFAULT_MEDIAN_MULTIPLE },
 
