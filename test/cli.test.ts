@@ -135,8 +135,9 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       JSON.stringify({
         model: MODEL,
         aggregation: { kind: "fedavg" },
-        // The job's own rule list: the submissions here are synthetic (a random delta), judged on structure, copies and size only.
-        validation: { rules: [{ rule: "duplicate" }, { rule: "norm", maxRatio: 10 }] },
+        // The job's own rule list: the submissions here are synthetic (a tiny random delta), judged on structure,
+        // copies and an upper size bound only (a lone update's norm is compared with the validator's reference update's).
+        validation: { rules: [{ rule: "duplicate" }, { rule: "norm", minRatio: 0, maxRatio: 10 }] },
         job: {
           startIn: 30,
           numRounds: 1,
