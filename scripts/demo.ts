@@ -264,13 +264,13 @@ async function main() {
       amount: (Number(e.args.amount) / 1e18).toString(),
     }));
   const decisions = (round: bigint, index: number) => {
-    const out: { node: string; accept: boolean; reason: string }[] = [];
+    const out: { node: string; accept: boolean; reason: string; metrics: Record<string, number> }[] = [];
     for (const c of configs.filter((x) => x.role === "validator")) {
       const f = join(c.dataDir, "events.jsonl");
       if (!existsSync(f)) continue;
       for (const line of readFileSync(f, "utf8").split("\n").filter(Boolean)) {
         const e = JSON.parse(line);
-        if (e.event === "decision" && e.round === round.toString() && e.index === index) out.push({ node: e.node, accept: e.accept, reason: e.reason });
+        if (e.event === "decision" && e.round === round.toString() && e.index === index) out.push({ node: e.node, accept: e.accept, reason: e.reason, metrics: e.metrics ?? {} });
       }
     }
     return out;
@@ -287,8 +287,10 @@ async function main() {
       const updates = (await revealedUpdates(coord, jobId, r)).map(({ index, worker }) => {
         const accepted = hasBit(res.acceptedBitmap, index);
         const ds = decisions(r, index);
-        const reason = ds.find((d) => d.accept === accepted)?.reason ?? ds[0]?.reason ?? "(no validator log)";
-        return { index, worker, name: addressName.get(worker) ?? worker, malicious: attackerNames.has(addressName.get(worker) ?? ""), accepted, reason };
+        const d = ds.find((x) => x.accept === accepted) ?? ds[0];
+        // The scores of every rule that judged it, by validator: whatever metrics the job's rules return.
+        const scores = Object.fromEntries(ds.map((x) => [x.node, x.metrics]));
+        return { index, worker, name: addressName.get(worker) ?? worker, malicious: attackerNames.has(addressName.get(worker) ?? ""), accepted, reason: d?.reason ?? "(no validator log)", scores };
       });
       let testAccuracy: number | null = null;
       let modelCid: string | null = null;

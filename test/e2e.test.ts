@@ -17,7 +17,7 @@ interface Round {
   outcome: string;
   modelCid: string | null;
   testAccuracy: number | null;
-  updates: { name: string; malicious: boolean; accepted: boolean; reason: string }[];
+  updates: { name: string; malicious: boolean; accepted: boolean; reason: string; scores: Record<string, Record<string, number>> }[];
   attestations: { validator: string; digest: string }[];
   slashes: { account: string; reason: string; amount: string }[];
 }
@@ -61,7 +61,12 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
     expect(rounds.map((r) => r.outcome)).to.deep.equal(["decided", "decided", "decided"]);
     for (const r of rounds) {
       expect(r.updates.length, `round ${r.round}`).to.equal(3);
-      for (const u of r.updates) expect(u.accepted, `round ${r.round}, ${u.name}: ${u.reason}`).to.equal(!u.malicious);
+      for (const u of r.updates) {
+        expect(u.accepted, `round ${r.round}, ${u.name}: ${u.reason}`).to.equal(!u.malicious);
+        // Every validator's scores for it: at least the first rule's, whatever the rules are.
+        expect(Object.keys(u.scores), u.name).to.have.length(2);
+        for (const s of Object.values(u.scores)) expect(s).to.have.property("maxSimilarity");
+      }
     }
   });
 

@@ -12,7 +12,6 @@ import type { CID } from "multiformats/cid";
 import { aggregate, type Contribution } from "../aggregation/index.ts";
 import { ChainError, revealedUpdates } from "../chain/client.ts";
 import { hasBit, Outcome, Phase, randomSalt, SlashReason, voteCommitment } from "../chain/protocol.ts";
-import type { Dataset } from "../data/dataset.ts";
 import { cidFromChain, cidToChain } from "../storage/store.ts";
 import { deltaOf, flatten } from "../training/delta.ts";
 import { l2 } from "../validation/rule.ts";
