@@ -328,7 +328,7 @@ async function main() {
         outcome,
         modelCid,
         testAccuracy,
-        updates: updates.map(({ name, worker, malicious, accepted, reason }) => ({ worker, name, malicious, accepted, reason })),
+        updates: updates.map(({ name, worker, malicious, accepted, reason, scores }) => ({ worker, name, malicious, accepted, reason, scores })),
         attestations,
         slashes,
         timing,
