@@ -144,6 +144,13 @@ async function measure(pop: Population, model: Tensor[], attack?: Attack): Promi
 /** How many workers attack (honest-only: how many are left out, so it is the reference for that fraction). */
 const attackerCount = (pop: Population, c: Cell) => (c.attack === "none" && c.defence !== "honest-only" ? 0 : Math.round(c.fraction * pop.o.workers));
 
+/** Worker i's seed: its attack's randomness (hooksFor seeds the same streams from it in the vote cells). */
+const attackerSeed = (i: number) => 1000 + i;
+
+/** What each worker trains on: its shard, poisoned by the attack for attackers. */
+const trainingData = (pop: Population, attack: Attack | undefined, isAttacker: (i: number) => boolean): Dataset[] =>
+  pop.shards.map((d, i) => (isAttacker(i) && attack?.poison ? attack.poison(d, prng(roundSeed(attackerSeed(i), 0))) : d));
+
 /** A cell of a baseline defence: the same workers, no chain, everything (or only the honest) aggregated. */
 async function runBaseline(pop: Population, c: Cell, log: (m: string) => void): Promise<Row> {
   const t0 = performance.now();
@@ -152,7 +159,7 @@ async function runBaseline(pop: Population, c: Cell, log: (m: string) => void): 
   const attack = A > 0 && c.attack !== "none" ? attackByName(c.attack) : undefined;
   const isAttacker = (i: number) => i >= N - A;
   const trainer = await pop.sharedTrainer();
-  const data = pop.shards.map((d, i) => (isAttacker(i) && attack?.poison ? attack.poison(d, prng(roundSeed(1000 + i, 0))) : d));
+  const data = trainingData(pop, attack, isAttacker);
   let model = pop.initialModel();
   let previous: { worker: string; delta: Tensor[] }[] = [];
   const accuracyByRound: number[] = [];
@@ -177,7 +184,7 @@ async function runBaseline(pop: Population, c: Cell, log: (m: string) => void): 
       attackerSubmitted++;
       if (attack.copiesCommitment) continue; // never reveals: nothing to aggregate
       attackerAggregated++;
-      const delta = attack.craft ? attack.craft({ round: r, base: model, own: own[i]!, colluders, previous, self: worker, rand: prng(roundSeed(1000 + i, r)) }) : own[i]!;
+      const delta = attack.craft ? attack.craft({ round: r, base: model, own: own[i]!, colluders, previous, self: worker, rand: prng(roundSeed(attackerSeed(i), r)) }) : own[i]!;
       subs.push({ delta, numSamples: pop.shards[i]!.n, worker });
     }
     model = aggregate(BASELINE[c.defence as Exclude<Defence, "vote">], model, subs);
@@ -230,7 +237,7 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
   // The colluding group's honest updates of a round (each trained once, on its own poisoned data).
   const collusion = new Map<number, Promise<Tensor[][]>>();
   const colluderTrainer = pop.sharedTrainer();
-  const colluderData = pop.shards.map((d, i) => (isAttacker(i) && attack?.poison ? attack.poison(d, prng(roundSeed(1000 + i, 0))) : d));
+  const colluderData = trainingData(pop, attack, isAttacker);
   const workers: WorkerRole[] = [];
   for (let i = 0; i < N; i++) {
     const ctx = ctxOf(i, `worker-${i}`, "worker", pop.shards[i]!);
@@ -240,7 +247,7 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
     }
     const hooks = hooksFor(attack, {
       self: ctx.wallet.address,
-      seed: 1000 + i,
+      seed: attackerSeed(i),
       colluders: (round, base) => {
         let v = collusion.get(round);
         if (!v) {

@@ -89,17 +89,36 @@ export const median = (v: readonly number[]): number => {
   return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 export const round4 = (v: number): number => Math.round(v * 1e4) / 1e4;
+export const mean = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
 
-/** Refuses parameters a rule does not have (a typo must not silently fall back to a default). */
-export function knownKeys(raw: Record<string, unknown>, field: string, keys: readonly string[]): void {
-  for (const k of Object.keys(raw)) if (k !== "rule" && !keys.includes(k)) throw new SpecError(`${field}.${k} is not a parameter of this rule (it has: ${keys.join(", ") || "none"})`);
+/** The bounds and default of one numeric rule parameter. */
+export interface NumberParam {
+  default: number;
+  min: number;
+  max: number;
 }
 
-/** Parameter checking shared by the rules: a finite number in [min, max], or the default. */
-export function numberParam(raw: Record<string, unknown>, key: string, field: string, dflt: number, min: number, max: number): number {
-  const v = raw[key] ?? dflt;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
-    throw new SpecError(`${field}.${key} must be a number in [${min}, ${max}], got ${JSON.stringify(raw[key])}`);
-  }
-  return v;
+/**
+ * A rule's `defaults` and `parse` from the declaration of its parameters, all numbers: each is a finite
+ * number in [min, max] or takes its default, and a key the rule does not have is refused (a typo must not
+ * silently fall back to a default). Errors name the field.
+ */
+export function numberParams<P extends { [K in keyof P]: number }>(decl: { [K in keyof P]: NumberParam }): Pick<AcceptanceRule<P>, "defaults" | "parse"> {
+  const keys = Object.keys(decl) as (keyof P & string)[];
+  return {
+    defaults: Object.fromEntries(keys.map((k) => [k, decl[k].default])) as P,
+    parse(raw, field) {
+      for (const k of Object.keys(raw)) if (k !== "rule" && !(keys as string[]).includes(k)) throw new SpecError(`${field}.${k} is not a parameter of this rule (it has: ${keys.join(", ") || "none"})`);
+      return Object.fromEntries(
+        keys.map((k) => {
+          const { default: dflt, min, max } = decl[k];
+          const v = raw[k] ?? dflt;
+          if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
+            throw new SpecError(`${field}.${k} must be a number in [${min}, ${max}], got ${JSON.stringify(raw[k])}`);
+          }
+          return [k, v];
+        }),
+      ) as P;
+    },
+  };
 }

@@ -7,7 +7,7 @@
  * Honest updates of consecutive rounds, even of one worker on the same data, are far from identical
  * (other base model, other shuffle): cosine ≥ 0.99 separates them with a wide margin.
  */
-import { cosine, knownKeys, numberParam, round4, type AcceptanceRule, type Verdict } from "../rule.ts";
+import { cosine, numberParams, round4, type AcceptanceRule, type Verdict } from "../rule.ts";
 
 export interface DuplicateParams {
   /** Cosine similarity at or above which two updates count as the same update. */
@@ -17,11 +17,7 @@ export interface DuplicateParams {
 export const duplicate: AcceptanceRule<DuplicateParams> = {
   name: "duplicate",
   summary: "rejects a copy: cosine ≥ maxSimilarity with another update of the round, or with an update or aggregate step of an earlier round",
-  defaults: { maxSimilarity: 0.99 },
-  parse(raw, field) {
-    knownKeys(raw, field, ["maxSimilarity"]);
-    return { maxSimilarity: numberParam(raw, "maxSimilarity", field, this.defaults.maxSimilarity, 0.5, 1) };
-  },
+  ...numberParams<DuplicateParams>({ maxSimilarity: { default: 0.99, min: 0.5, max: 1 } }),
   async judge(view, p) {
     return view.candidates.map((c): Verdict => {
       let best = -1;

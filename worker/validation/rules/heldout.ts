@@ -10,7 +10,7 @@
  * updates there is no such median (of two, an attacker's inflated gain would set the bar for the honest
  * one): an update must then only lower some class's loss.
  */
-import { knownKeys, median, numberParam, round4, type AcceptanceRule } from "../rule.ts";
+import { mean, median, numberParams, round4, type AcceptanceRule } from "../rule.ts";
 
 export interface HeldOutParams {
   /** Reject when the best relative class gain is below this share of the round's median best gain. */
@@ -20,11 +20,7 @@ export interface HeldOutParams {
 export const heldout: AcceptanceRule<HeldOutParams> = {
   name: "heldout",
   summary: "rejects an update that lowers no class's held-out loss by at least minShare × what the round's median update achieves",
-  defaults: { minShare: 0.35 },
-  parse(raw, field) {
-    knownKeys(raw, field, ["minShare"]);
-    return { minShare: numberParam(raw, "minShare", field, this.defaults.minShare, 0, 1) };
-  },
+  ...numberParams<HeldOutParams>({ minShare: { default: 0.35, min: 0, max: 1 } }),
   async judge(view, p) {
     const base = await view.heldOut.baseLosses();
     const scored = [];
@@ -36,12 +32,11 @@ export const heldout: AcceptanceRule<HeldOutParams> = {
         const g = base[k]! > 0 ? (base[k]! - l) / base[k]! : 0;
         if (g > best) [best, cls] = [g, view.heldOut.classes[k] ?? k];
       });
-      const total = after.reduce((a, b) => a + b, 0) / after.length;
-      scored.push({ best, cls, total });
+      scored.push({ best, cls, total: mean(after) });
     }
     const typical = median(scored.map((s) => s.best));
     const limit = scored.length < 3 ? 0 : Math.max(0, p.minShare * typical);
-    const baseTotal = base.reduce((a, b) => a + b, 0) / base.length;
+    const baseTotal = mean(base);
     return scored.map((s) => {
       const metrics = { bestClassGain: round4(s.best), heldOutLoss: round4(s.total), baseLoss: round4(baseTotal) };
       if (!Number.isFinite(s.total)) return { pass: false, code: "no-gain", reason: "held-out loss is not finite", metrics };

@@ -6,25 +6,20 @@
  * honest shard of the robustness grid reaches z ≈ 9, hence the default 10. Run last: the earlier rules
  * have removed most attackers, so the median and MAD describe honest updates.
  */
-import { knownKeys, median, numberParam, round4, type AcceptanceRule } from "../rule.ts";
+import { mean, median, numberParams, round4, type AcceptanceRule } from "../rule.ts";
 
 export interface LossParams {
   /** Reject above median + maxZ × 1.4826 × MAD of the round's held-out losses. */
   maxZ: number;
 }
 
-const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 /** Fewest updates for a robust spread. */
 const MIN_UPDATES = 5;
 
 export const loss: AcceptanceRule<LossParams> = {
   name: "loss",
   summary: "rejects an update whose held-out loss is more than maxZ robust standard deviations above the round's median",
-  defaults: { maxZ: 10 },
-  parse(raw, field) {
-    knownKeys(raw, field, ["maxZ"]);
-    return { maxZ: numberParam(raw, "maxZ", field, this.defaults.maxZ, 1, 1e6) };
-  },
+  ...numberParams<LossParams>({ maxZ: { default: 10, min: 1, max: 1e6 } }),
   async judge(view, p) {
     const losses: number[] = [];
     for (const c of view.candidates) losses.push(mean(await view.heldOut.lossesOf(c)));

@@ -10,7 +10,7 @@
  *    near orthogonal to the reference, but the mean of a group of honest updates points the same way;
  *    a group of sign-flipped or label-flipped updates points against it, however many they are.
  */
-import { cosine, knownKeys, l2, numberParam, round4, type AcceptanceRule } from "../rule.ts";
+import { cosine, l2, numberParams, round4, type AcceptanceRule } from "../rule.ts";
 
 /** Fewest updates in a round for the similarity test (k = ⌈n/2⌉ − 1 ≥ 2 neighbours). */
 const MIN_FOR_SIMILARITY = 5;
@@ -25,14 +25,7 @@ export interface NeighboursParams {
 export const neighbours: AcceptanceRule<NeighboursParams> = {
   name: "neighbours",
   summary: "rejects an update unrelated to every other one (mean cosine to its ⌈n/2⌉−1 nearest < minSimilarity) or whose neighbourhood points against the validator's reference update",
-  defaults: { minSimilarity: 0.02, minAlignment: 0 },
-  parse(raw, field) {
-    knownKeys(raw, field, ["minSimilarity", "minAlignment"]);
-    return {
-      minSimilarity: numberParam(raw, "minSimilarity", field, this.defaults.minSimilarity, -1, 1),
-      minAlignment: numberParam(raw, "minAlignment", field, this.defaults.minAlignment, -1, 1),
-    };
-  },
+  ...numberParams<NeighboursParams>({ minSimilarity: { default: 0.02, min: -1, max: 1 }, minAlignment: { default: 0, min: -1, max: 1 } }),
   async judge(view, p) {
     const cs = view.candidates;
     const n = cs.length;

@@ -7,7 +7,7 @@
  * three updates a median is no robust scale (of two, it is their mean: an attacker scaling its update
  * 100 × would make the honest one look near zero), so the validator's reference update's norm is the scale.
  */
-import { knownKeys, l2, median, numberParam, round4, type AcceptanceRule } from "../rule.ts";
+import { l2, median, numberParams, round4, type AcceptanceRule } from "../rule.ts";
 
 export interface NormParams {
   /** Reject below this fraction of the round's median norm. */
@@ -19,13 +19,7 @@ export interface NormParams {
 export const norm: AcceptanceRule<NormParams> = {
   name: "norm",
   summary: "rejects an update whose L2 norm is below minRatio × or above maxRatio × the round's median norm",
-  defaults: { minRatio: 0.1, maxRatio: 4 },
-  parse(raw, field) {
-    knownKeys(raw, field, ["minRatio", "maxRatio"]);
-    const minRatio = numberParam(raw, "minRatio", field, this.defaults.minRatio, 0, 1);
-    const maxRatio = numberParam(raw, "maxRatio", field, this.defaults.maxRatio, 1, 1e6);
-    return { minRatio, maxRatio };
-  },
+  ...numberParams<NormParams>({ minRatio: { default: 0.1, min: 0, max: 1 }, maxRatio: { default: 4, min: 1, max: 1e6 } }),
   async judge(view, p) {
     const norms = view.candidates.map((c) => c.norm);
     const small = norms.length < 3;

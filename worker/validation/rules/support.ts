@@ -8,7 +8,7 @@
  * coordinates must stay below maxShare. Needs only the validator's data and an honest majority of the
  * updates still in; it says nothing about triggers that live inside the data's support.
  */
-import { knownKeys, numberParam, round4, type AcceptanceRule } from "../rule.ts";
+import { numberParams, round4, type AcceptanceRule } from "../rule.ts";
 
 export interface SupportParams {
   /** Reject when more than this share of the update's squared norm lies on dead coordinates. */
@@ -18,11 +18,7 @@ export interface SupportParams {
 export const support: AcceptanceRule<SupportParams> = {
   name: "support",
   summary: "rejects an update that puts more than maxShare of its squared norm on coordinates the validator's data and most updates leave at exactly zero (a trigger outside the data)",
-  defaults: { maxShare: 0.02 },
-  parse(raw, field) {
-    knownKeys(raw, field, ["maxShare"]);
-    return { maxShare: numberParam(raw, "maxShare", field, this.defaults.maxShare, 0, 1) };
-  },
+  ...numberParams<SupportParams>({ maxShare: { default: 0.02, min: 0, max: 1 } }),
   async judge(view, p) {
     const cs = view.candidates;
     const ref = await view.heldOut.reference();
