@@ -30,7 +30,8 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadMnist, MNIST_MLP } from "../worker/data/mnist.ts";
+import { loadMnist } from "../worker/data/mnist.ts";
+import { MNIST_MLP } from "../worker/training/presets.ts";
 import { initParams } from "../worker/training/model.ts";
 import { Trainer } from "../worker/training/trainer.ts";
 

@@ -6,7 +6,8 @@
  * key and embedded IPFS node. Shows every round as it is decided, waits for every
  * node to settle after the job (claims, stake lock releases, slashes, committee bonds), shows the
  * accounts (slashed stake is burned, all of it: nobody profits from a slash) and writes
- * runs/<timestamp>/ (rounds.json, accounts.json, ledger.json, accuracy.html) with runs/latest pointing at it.
+ * $FEDSTAKE_HOME/runs/<timestamp>/ (default ~/.fedstake; rounds.json, accounts.json, ledger.json,
+ * accuracy.html) with runs/latest pointing at it.
  *
  *   npm run demo -- --workers 4 --validators 3 --rounds 5 --attack signflip --attackers 1
  *   npm run demo -- --attack none                  (all honest; --attack takes any sim/attacks/ name)
@@ -20,8 +21,10 @@ import { HDNodeWallet, Mnemonic, parseEther, Wallet, type EventLog } from "ether
 import { attach, deployProtocol, revealedUpdates, sendTx } from "../worker/chain/client.ts";
 import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
 import { defaultJobParams, hasBit, JobStatus, Outcome, outcomeName } from "../worker/chain/protocol.ts";
-import { loadMnist, MNIST_MLP } from "../worker/data/mnist.ts";
+import { loadMnist } from "../worker/data/mnist.ts";
+import { MNIST_MLP } from "../worker/training/presets.ts";
 import type { NodeConfig } from "../worker/node/context.ts";
+import { inHome } from "../worker/node/home.ts";
 import { parseValidation, type JobSpec } from "../worker/node/jobSpec.ts";
 import { modelArtifact } from "../worker/node/context.ts";
 import { HeliaStore } from "../worker/storage/heliaStore.ts";
@@ -31,48 +34,63 @@ import { initParams, paramsOf } from "../worker/training/model.ts";
 import type { ModelSpec } from "../worker/training/spec.ts";
 import { evaluate } from "../worker/training/trainer.ts";
 import { ATTACKS, attackByName } from "../sim/attacks/index.ts";
+import { AGGREGATION_KINDS, parseAggregation } from "../worker/aggregation/index.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const { values: opt } = parseArgs({
-  options: {
-    workers: { type: "string", default: "4" },
-    validators: { type: "string", default: "3" },
-    rounds: { type: "string", default: "5" },
-    /** An attack from sim/attacks/ (or none) and how many workers (the last ones) run it. */
-    attack: { type: "string", default: "signflip" },
-    attackers: { type: "string", default: "1" },
-    aggregation: { type: "string", default: "fedavg" },
-    /** Local epochs per round and MNIST training samples shared among the workers. */
-    epochs: { type: "string", default: "1" },
-    "train-samples": { type: "string", default: "12000" },
-    /** How the workers' data is split: Dirichlet(0.5) non-IID (default) or IID. */
-    partition: { type: "string", default: "dirichlet" },
-    /** Phase lengths in seconds: commit,reveal,voteCommit,voteReveal,attest. */
-    phases: { type: "string", default: "12,6,10,6,20" },
-    /** Seconds after vote reveal within which finalize and every slash of a round must happen. */
-    "slash-window": { type: "string", default: "300" },
-    dataset: { type: "string", default: "mnist" },
-    port: { type: "string", default: "8545" },
-    "timeout-min": { type: "string", default: "15" },
-    /** Crash test: comma-separated node names killed (SIGKILL) right after their first commit, then restarted. */
-    crash: { type: "string", default: "" },
-  },
-});
+/** The demo's options, each with its default and what it does (`--help` prints this table). */
+const OPTIONS = {
+  workers: { type: "string", default: "4", about: "worker processes (each a Dirichlet non-IID shard of MNIST)" },
+  validators: { type: "string", default: "3", about: "validator processes (each its own held-out slice)" },
+  rounds: { type: "string", default: "5", about: "rounds of the job" },
+  attack: { type: "string", default: "signflip", about: `what the last --attackers workers do: none or ${Object.keys(ATTACKS).join(", ")} (sim/attacks/)` },
+  attackers: { type: "string", default: "1", about: "how many workers (the last ones) run the attack" },
+  aggregation: { type: "string", default: "fedavg", about: `the job's aggregation: ${AGGREGATION_KINDS.join(", ")}` },
+  epochs: { type: "string", default: "1", about: "local epochs per round" },
+  "train-samples": { type: "string", default: "12000", about: "MNIST training samples shared among the workers" },
+  partition: { type: "string", default: "dirichlet", about: "how the workers' data is split: dirichlet (α = 0.5, non-IID) or iid" },
+  phases: { type: "string", default: "12,6,10,6,20", about: "phase lengths in seconds: commit,reveal,voteCommit,voteReveal,attest" },
+  "slash-window": { type: "string", default: "300", about: "seconds after vote reveal within which finalize and every slash of a round must happen" },
+  dataset: { type: "string", default: "mnist", about: "the data set (only mnist ships with the demo)" },
+  port: { type: "string", default: "8545", about: "the chain's RPC port on 127.0.0.1 (0 or a busy port: a free one)" },
+  "timeout-min": { type: "string", default: "15", about: "give up after this many minutes" },
+  crash: { type: "string", default: "", about: "crash test: comma-separated node names (worker-0,validator-0) killed right after their first commit, then restarted" },
+  help: { type: "boolean", default: false, about: "print this help" },
+} as const;
+
+/** The demo's usage, generated from OPTIONS. */
+export function demoHelp(): string {
+  const rows = Object.entries(OPTIONS).map(([k, o]) => `  --${k}${o.type === "string" ? " VALUE" : ""}`.padEnd(26) + ` ${o.about}${o.type === "string" && o.default !== "" ? ` (default ${o.default})` : ""}`);
+  return `usage: npm run demo -- [options]   (or: npx fedstake demo [options])\n\nThe whole system on one machine, loopback only (README, "The demo").\n\n${rows.join("\n")}\n`;
+}
+
+let parsed;
+try {
+  parsed = parseArgs({ options: Object.fromEntries(Object.entries(OPTIONS).map(([k, { type, default: d }]) => [k, { type, default: d }])) as { [K in keyof typeof OPTIONS]: { type: (typeof OPTIONS)[K]["type"]; default: (typeof OPTIONS)[K]["default"] } } });
+} catch (e) {
+  console.error(`demo: ${(e as Error).message.split("\n")[0]}\n\n${demoHelp()}`);
+  process.exit(2);
+}
+const opt = parsed.values as { [K in keyof typeof OPTIONS]: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
+if (opt.help) {
+  console.log(demoHelp());
+  process.exit(0);
+}
 const N = Number(opt.workers);
 const M = Number(opt.validators);
 const R = Number(opt.rounds);
 if (opt.dataset !== "mnist") throw new Error(`dataset "${opt.dataset}" is not available (only mnist ships with the demo)`);
 if (!(N >= 2 && M >= 1 && R >= 1)) throw new Error("need --workers ≥ 2, --validators ≥ 1, --rounds ≥ 1");
-if (opt.attack !== "none" && !Object.hasOwn(ATTACKS, opt.attack!)) throw new Error(`--attack must be none or one of ${Object.keys(ATTACKS).join(", ")}, got "${opt.attack}"`);
-const ATTACK = opt.attack === "none" ? undefined : attackByName(opt.attack!);
+if (opt.attack !== "none" && !Object.hasOwn(ATTACKS, opt.attack)) throw new Error(`--attack must be none or one of ${Object.keys(ATTACKS).join(", ")}, got "${opt.attack}"`);
+const ATTACK = opt.attack === "none" ? undefined : attackByName(opt.attack);
 /** Attackers: the last K workers (none without an attack); at least one worker stays honest. */
 const K = ATTACK ? Number(opt.attackers) : 0;
 if (!(Number.isInteger(K) && K >= 0 && K < N)) throw new Error(`--attackers must be an integer in [0, workers − 1] = [0, ${N - 1}], got "${opt.attackers}"`);
 
-const AGGREGATION: Record<string, JobSpec["aggregation"]> = { fedavg: { kind: "fedavg" }, median: { kind: "median" }, trimmed_mean: { kind: "trimmed_mean", trim: 0.2 } };
-if (!AGGREGATION[opt.aggregation!]) throw new Error(`--aggregation must be one of ${Object.keys(AGGREGATION).join(", ")}, got "${opt.aggregation}"`);
+if (!(AGGREGATION_KINDS as readonly string[]).includes(opt.aggregation)) throw new Error(`--aggregation must be one of ${AGGREGATION_KINDS.join(", ")}, got "${opt.aggregation}"`);
+/** The job's aggregation, with its defaults (trimmed_mean: trim 0.2). */
+const AGGREGATION: JobSpec["aggregation"] = parseAggregation(opt.aggregation === "trimmed_mean" ? { kind: "trimmed_mean", trim: 0.2 } : { kind: opt.aggregation });
 const SPEC: ModelSpec = MNIST_MLP;
-const phaseList = opt.phases!.split(",").map(Number);
+const phaseList = opt.phases.split(",").map(Number);
 if (phaseList.length !== 5 || !phaseList.every((p) => Number.isInteger(p) && p > 0)) throw new Error(`--phases takes five positive integers (commit,reveal,voteCommit,voteReveal,attest), got "${opt.phases}"`);
 const [commitPeriod, revealPeriod, voteCommitPeriod, voteRevealPeriod, attestPeriod] = phaseList as [number, number, number, number, number];
 const PHASES = { commitPeriod, revealPeriod, voteCommitPeriod, voteRevealPeriod, attestPeriod };
@@ -93,13 +111,18 @@ if (!(Number.isInteger(TRAIN_SAMPLES) && TRAIN_SAMPLES >= N && TRAIN_SAMPLES <= 
 const isAttacker = (i: number) => i >= N - K;
 
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-const runDir = join(ROOT, "runs", stamp);
+/** Runs go under the data directory ($FEDSTAKE_HOME/runs, else ~/.fedstake/runs), never into the checkout. */
+const RUNS = inHome("runs");
+const runDir = join(RUNS, stamp);
 mkdirSync(runDir, { recursive: true });
 const children: ChildProcess[] = [];
 const say = (m: string) => console.log(m);
 
 let devnet: Devnet | undefined;
+/** Set once the demo shuts its nodes down: a node that exits then is not restarted. */
+let stopping = false;
 function stopAll() {
+  stopping = true;
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
   devnet?.stop();
 }
@@ -146,7 +169,7 @@ async function main() {
   const initCid = await sponsorStore.add(modelArtifact(0n, 0, new Uint8Array(0), initTensors, 0n));
   // Non-IID shards: one honest update alone may raise the held-out loss a little; a poisoned one
   // raises it many times over, and points away from the round's median update.
-  const jobSpec: JobSpec = { model: SPEC, aggregation: AGGREGATION[opt.aggregation!]!, validation: parseValidation(undefined) };
+  const jobSpec: JobSpec = { model: SPEC, aggregation: AGGREGATION, validation: parseValidation(undefined) };
   const specCid = await sponsorStore.add(new TextEncoder().encode(JSON.stringify(jobSpec)));
   const now = (await provider.getBlock("latest"))!.timestamp;
   const params = defaultJobParams({
@@ -211,11 +234,26 @@ async function main() {
   ];
   const attackerNames = new Set(configs.filter((c, i) => c.role === "worker" && isAttacker(i)).map((c) => c.name));
   // Attackers run the worker daemon with their attack's hooks (sim/adversary.ts); nothing in a config sets them.
-  const startNode = (c: NodeConfig) => {
+  // The demo supervises its nodes as systemd's Restart=on-failure would: a daemon that exits with an
+  // error (an uncaught one exits 70: worker/node/daemon.ts) is started again from its data directory,
+  // a few times at most. The crash test's SIGKILLs are restarted by the crash test itself.
+  const restarts = new Map<string, number>();
+  const MAX_RESTARTS = 3;
+  const startNode = (c: NodeConfig): ChildProcess => {
     const config = join(c.dataDir, "config.json");
     const args = attackerNames.has(c.name) ? [join(ROOT, "sim/adversary.ts"), ATTACK!.name, config] : [join(ROOT, "scripts/fedstake.ts"), c.role, config];
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
     children.push(child);
+    child.on("exit", (code, signal) => {
+      if (stopping || signal !== null || code === 0) return;
+      const n = (restarts.get(c.name) ?? 0) + 1;
+      restarts.set(c.name, n);
+      if (n > MAX_RESTARTS) return say(`   ${c.name} exited with code ${code} ${MAX_RESTARTS} times: not restarted again (see ${join(c.dataDir, "events.jsonl")})`);
+      say(`   ${c.name} exited with code ${code}: restarting it (${n}/${MAX_RESTARTS})`);
+      setTimeout(() => {
+        if (!stopping) processes.set(c.name, startNode(c));
+      }, 1000);
+    });
     return child;
   };
   const processes = new Map<string, ChildProcess>();
@@ -227,7 +265,7 @@ async function main() {
   // Crash test: kill the named nodes right after their first commitment and start them again from
   // their data directories; they must reveal in time.
   const crashes: { node: string; killedAfter: string; restartedAt: string }[] = [];
-  const pendingCrash = new Set(opt.crash!.split(",").filter(Boolean));
+  const pendingCrash = new Set(opt.crash.split(",").filter(Boolean));
   for (const name of pendingCrash) if (!configs.some((c) => c.name === name)) throw new Error(`--crash: no node named "${name}"`);
   const crashWatch = setInterval(() => {
     for (const name of [...pendingCrash]) {
@@ -377,7 +415,12 @@ async function main() {
   const inCoordinator = await balanceOf(dep.coordinator);
   const burned = await balanceOf(burnAddress);
   const slashed = rounds.flatMap((r) => r.slashes).reduce((a, x) => a + Number(x.amount), 0);
+  // The chain keeps time by itself (hardhat.config.ts): its clock must not have run ahead of the wall
+  // clock, or every phase would have been shorter than configured.
+  const latestBlock = (await provider.getBlock("latest"))!;
+  const chainAheadS = latestBlock.timestamp - Math.floor(Date.now() / 1000);
   const ledger = {
+    chainAheadS,
     supply: tok(supply),
     held: tok(held),
     staked: tok(staked),
@@ -397,17 +440,18 @@ async function main() {
   say(
     ` supply ${ledger.supply.toFixed(2)} = held ${ledger.held.toFixed(2)} + staked ${ledger.staked.toFixed(2)} + coordinator ${ledger.coordinator.toFixed(2)} + burned ${ledger.burned.toFixed(2)}: ${ledger.balanced ? "balanced" : "NOT BALANCED"}`,
   );
+  say(` chain clock: ${chainAheadS >= 0 ? `${chainAheadS} s ahead of` : `${-chainAheadS} s behind`} the wall clock after block ${latestBlock.number}`);
   writeFileSync(join(runDir, "accounts.json"), JSON.stringify(accounts, null, 2) + "\n");
   writeFileSync(join(runDir, "ledger.json"), JSON.stringify(ledger, null, 2) + "\n");
   writeFileSync(join(runDir, "crashes.json"), JSON.stringify(crashes, null, 2) + "\n");
   writeFileSync(join(runDir, "rounds.json"), JSON.stringify(rounds, null, 2) + "\n");
   writeFileSync(join(runDir, "accuracy.html"), chart(rounds));
-  const latest = join(ROOT, "runs", "latest");
+  const latest = join(RUNS, "latest");
   rmSync(latest, { force: true });
   symlinkSync(stamp, latest);
   await sponsorStore.stop();
   stopAll();
-  say(`\nreport: ${runDir} (runs/latest): rounds.json, accounts.json, ledger.json, accuracy.html — ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  say(`\nreport: ${runDir} (${latest}): rounds.json, accounts.json, ledger.json, accuracy.html — ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
 
 /** A self-contained HTML page with the test accuracy per round as an SVG line chart. */

@@ -8,24 +8,29 @@
  * one whose header names another worker, and a CID nobody serves — and a commitment never revealed.
  * The daemon must reject each bad update with its reason in its log and keep running; the rejected
  * workers and the one that did not reveal are slashed; both validators leave the committee once the
- * job is over, so that all their stake is free again.
+ * job is over, so that all their stake is free again. Then `account` (what a round owes before the
+ * claims; a slash with its job, round and reason afterwards) and `model show|get|eval` (the attested
+ * model fetched from the validator that attested it, evaluated on an IDX pair and the same samples as CSV).
+ * The first test checks help, --version (also through the file's shebang, as package.json's "bin" runs
+ * it) and the usage errors of typed values.
  */
 import { expect } from "chai";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { getBytes, HDNodeWallet, Mnemonic, type Wallet } from "ethers";
+import { dirname, join, resolve } from "node:path";
+import { formatUnits, getBytes, HDNodeWallet, Mnemonic, type Wallet } from "ethers";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
-import { encodeArtifact } from "../worker/artifacts/index.ts";
+import { decodeArtifact, encodeArtifact } from "../worker/artifacts/index.ts";
 import { attach, sendTx } from "../worker/chain/client.ts";
 import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
 import { Phase, randomSalt, updateCommitment } from "../worker/chain/protocol.ts";
 import type { NodeConfig } from "../worker/node/context.ts";
 import { HeliaStore } from "../worker/storage/heliaStore.ts";
 import { cidToChain } from "../worker/storage/store.ts";
-import { paramsOf, prng } from "../worker/training/model.ts";
+import { paramsOf } from "../worker/training/model.ts";
+import { prng } from "../worker/util/prng.ts";
 import type { ModelSpec } from "../worker/training/spec.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -84,9 +89,17 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     devnet?.stop();
   });
 
-  it("prints help, and names the problem for a missing key, an unknown command or a bad option", async function () {
-    expect(await ok(["help"])).to.match(/vote evaluate CONFIG\.json/).and.match(/round finalize --job ID/);
-    expect(await ok(["stake", "--help"])).to.match(/--amount VALUE/);
+  it("prints help and the version, and names the problem for a missing key, an unknown command, a bad option or a bad value", async function () {
+    // The command list is generated from the commands' real arguments and options.
+    expect(await ok(["help"])).to.match(/vote evaluate CONFIG\.json/).and.match(/round finalize --job ID \[--round R\]/).and.match(/model eval --job ID/).and.match(/account \[ADDRESS\]/);
+    expect(await ok(["stake", "--help"])).to.match(/--amount TOKENS/).and.match(/env:\s+FEDSTAKE_RPC/).and.match(/env:\s+FEDSTAKE_DEPLOYMENT/).and.match(/default:\s+\$FEDSTAKE_HOME\/deployment\.json/);
+    // The demo's help is generated from the demo's own option table: every option, with its default.
+    expect(await ok(["demo", "--help"])).to.match(/--crash VALUE/).and.match(/--aggregation VALUE .*multi_krum \(default fedavg\)/).and.match(/--slash-window VALUE .*\(default 300\)/);
+    const version = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version as string;
+    expect(await ok(["--version"])).to.equal(`${version}\n`);
+    // As package.json's "bin" runs it: the file itself, through its #!/usr/bin/env node line.
+    const bin = spawnSync(join(ROOT, "scripts/fedstake.ts"), ["--version"], { env: { ...env, PATH: `${dirname(process.execPath)}:${env.PATH}` }, encoding: "utf8" });
+    expect([bin.status, bin.stdout]).to.deep.equal([0, `${version}\n`]);
     const noKey = await cli(["stake", "--amount", "1"]);
     expect(noKey.code).to.equal(1);
     expect(noKey.err).to.match(/no signing key: pass --keystore FILE .* or set FEDSTAKE_PRIVATE_KEY/);
@@ -94,7 +107,22 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     expect([unknown.code, unknown.err]).to.deep.equal([2, 'fedstake vote tally: unknown command "vote tally" (fedstake help lists them)\n']);
     const badOpt = await cli(["stake", "--amonut", "1"], keyOf(0));
     expect(badOpt.code).to.equal(2);
-    expect(badOpt.err).to.match(/Unknown option '--amonut'/);
+    expect(badOpt.err).to.match(/unknown option '--amonut'/).and.match(/usage: fedstake stake --amount TOKENS/);
+    // Typed values: a bad number, address, amount, id or URL is a usage error that names the option.
+    const bad: [string[], RegExp][] = [
+      [["deploy", "--unbonding", "1e3"], /^fedstake deploy: --unbonding must be a whole number ≥ 1, got "1e3"\nusage: fedstake deploy /],
+      [["mint", "--to", "0x123", "--amount", "1"], /^fedstake mint: --to must be an address .*got "0x123"/],
+      [["mint", "--to", wallets[1]!.address, "--amount", "-2"], /^fedstake mint: --amount must be a token amount like 100 or 2\.5, got "-2"/],
+      [["round", "finalize", "--job", "one"], /^fedstake round finalize: --job must be a positive whole number, got "one"/],
+      [["account", "0xnope"], /^fedstake account: ADDRESS must be an address .*got "0xnope"/],
+      [["status", "--rpc", "localhost:8545"], /^fedstake status: --rpc must be an http\(s\) or ws\(s\) URL, got "localhost:8545"/],
+      [["model", "get", "--job", "1", "--out", "m", "--peer", "nonsense"], /^fedstake model get: --peer must be a multiaddr/],
+      [["model", "eval", "--job", "1", "--images", "x.idx3"], /^fedstake model eval: IDX data needs both --images and --labels/],
+    ];
+    for (const [args, message] of bad) {
+      const r = await cli(args, keyOf(0));
+      expect([r.code, r.err], args.join(" ")).to.satisfy(([code, err]: [number, string]) => code === 2 && message.test(err));
+    }
   });
 
   it("plays a round: bad submissions are rejected with their reasons, the daemon keeps running, the manual validator votes, attests and claims", async function () {
@@ -280,6 +308,19 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       // daemon's aggregate and the hand validator's (another process) must be the same bytes.
       await ok(["model", "attest", handCfg, "--keystore", ks], hand);
       await waitPhase(coord, Phase.Completed);
+      // Before anyone claims, `account` shows what the round owes: the good worker its update's reward, the hand validator its vote reward.
+      const reward = formatUnits((await coord.getFunction("roundResult")(1n, 1n)).workerRewardEach, 18);
+      const owed0 = JSON.parse(await ok(["account", workers[0]!.address, "--json"]));
+      expect(owed0.jobs).to.deep.equal([{ job: "1", committeeMember: false, voteRewardsOwed: "0.0", unclaimedUpdates: [{ round: 1, index: 0, amount: reward }], updateRewardsOwed: reward, claimed: "0.0" }]);
+      expect(owed0).to.include({ stake: "100.0", balance: "0.0" });
+      // Without ADDRESS: the key's account (here its keystore's).
+      const handAccount = JSON.parse(await ok(["account", "--keystore", ks, "--json"], hand));
+      const handOwed = formatUnits((await coord.getFunction("memberOf")(1n, vHand.address)).owed, 18);
+      expect(handOwed).to.not.equal("0.0");
+      expect(handAccount).to.include({ address: vHand.address, stake: "400.0", held: "20.0" });
+      expect(handAccount.unbonding).to.include({ amount: "1.0" });
+      expect(handAccount.unbonding.releaseTime).to.match(/^\d{4}-\d\d-\d\dT/);
+      expect(handAccount.jobs).to.deep.equal([{ job: "1", committeeMember: true, voteRewardsOwed: handOwed, unclaimedUpdates: [], updateRewardsOwed: "0.0", claimed: "0.0" }]);
       // The hand validator settles: slashes still open, its vote reward, and it leaves the committee.
       await ok(["claim", handCfg, "--keystore", ks], hand);
       expect((await coord.getFunction("memberOf")(1n, vHand.address)).position).to.equal(0n);
@@ -341,5 +382,58 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     expect(await ok(["job", "show", "--job", "1"])).to.match(/^periods\s+\{"commit":10,"reveal":8,"voteCommit":30,"voteReveal":10,"slashWindow":120,"attest":60\}$/m);
     const burned = (await token.getFunction("balanceOf")("0x000000000000000000000000000000000000dEaD")) as bigint;
     expect(burned).to.equal(42n * 10n ** 18n);
+
+    // `account`: a rejected worker's slash (amount, job, round, reason), the good worker's claimed reward.
+    const rejected = JSON.parse(await ok(["account", workers[1]!.address, "--json"]));
+    expect(rejected).to.include({ stake: "90.0", freeStake: "90.0" });
+    expect(rejected.slashes.map(({ tx: _, ...x }: { tx: string }) => x)).to.deep.equal([{ job: "1", round: 1, reason: "rejected update", amount: "10.0" }]);
+    expect(await ok(["account", workers[1]!.address])).to.match(/^\s+slashed 10\.0 in job 1 round 1: rejected update \(tx 0x\w+\)$/m);
+    const paid = JSON.parse(await ok(["account", workers[0]!.address, "--json"]));
+    expect(paid.jobs[0]).to.include({ updateRewardsOwed: "0.0", claimed: paid.balance });
+    expect(paid.slashes).to.deep.equal([]);
+
+    // `model show|get|eval`: the attested model, fetched from the validator daemon that attested it (the
+    // hand validator's node is gone), the spec from the sponsor, both dialled at the endpoints on chain.
+    const shown = JSON.parse(await ok(["model", "show", "--job", "1", "--json"]));
+    expect(shown).to.include({ job: "1", round: 1, outcome: "decided", attested: true, model: final.rounds[0].model, base: initialModel.toString() });
+    expect(shown.attestations.map((a: { cid: string; validators: string[] }) => [a.cid, [...a.validators].sort()])).to.deep.equal([[final.rounds[0].model, [vDaemon.address, vHand.address].sort()]]);
+    expect(await ok(["model", "show", "--job", "1", "--round", "1"])).to.match(new RegExp(`^job 1 round 1 \\(decided\\): model ${final.rounds[0].model} \\(attested\\); base ${initialModel}`));
+    const tooFar = await cli(["model", "show", "--job", "1", "--round", "2"]);
+    expect(tooFar.code).to.equal(2);
+    expect(tooFar.err).to.match(/^fedstake model show: --round 2: job 1 has opened 1 round so far\n/);
+    const modelFile = join(dir, "model.fstk");
+    expect(await ok(["model", "get", "--job", "1", "--out", modelFile])).to.match(new RegExp(`^round 1 model ${final.rounds[0].model} \\(4 tensors, \\d+ bytes\\) → `));
+    const got = decodeArtifact(readFileSync(modelFile));
+    expect(got.header.kind).to.equal("model");
+    expect(got.tensors.map((t) => [t.name, t.shape])).to.deep.equal(paramsOf(MODEL).map((p) => [p.name, p.shape]));
+    // Local data the model never saw: an IDX pair and the same samples as CSV (features, then the label column).
+    const n = 50;
+    const r = prng(9);
+    const pixels = Uint8Array.from({ length: n * 784 }, () => Math.floor(r() * 256));
+    const labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
+    const idx = (magic: number, dims: number[], body: Uint8Array) => {
+      const head = Buffer.alloc(4 + 4 * dims.length);
+      head.writeUInt32BE(magic);
+      dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
+      return Buffer.concat([head, body]);
+    };
+    writeFileSync(join(dir, "images.idx3"), idx(0x803, [n, 28, 28], pixels));
+    writeFileSync(join(dir, "labels.idx1"), idx(0x801, [n], labels));
+    const header = [...Array.from({ length: 784 }, (_, i) => `p${i}`), "digit"].join(",");
+    const rows = Array.from({ length: n }, (_, i) => [...Array.from(pixels.subarray(i * 784, (i + 1) * 784), (v) => v / 255), labels[i]].join(","));
+    writeFileSync(join(dir, "samples.csv"), [header, ...rows].join("\n") + "\n");
+    const onIdx = JSON.parse(await ok(["model", "eval", "--job", "1", "--images", join(dir, "images.idx3"), "--labels", join(dir, "labels.idx1"), "--json"]));
+    expect(onIdx).to.include({ job: "1", round: 1, model: final.rounds[0].model, samples: n });
+    expect(onIdx.loss).to.be.a("number").and.satisfy(Number.isFinite);
+    expect(onIdx.accuracy).to.be.within(0, 1);
+    const onCsv = await ok(["model", "eval", "--job", "1", "--csv", join(dir, "samples.csv"), "--label", "digit"]);
+    const m = /^round 1 model \w+ on .*samples\.csv \(50 samples\): loss (\d+\.\d{4}), accuracy (\d+\.\d\d) %$/m.exec(onCsv);
+    expect(m, onCsv).to.not.equal(null);
+    // The same samples, the same model: the same loss and accuracy.
+    expect([Number(m![1]), Number(m![2])]).to.deep.equal([Number(onIdx.loss.toFixed(4)), Number((onIdx.accuracy * 100).toFixed(2))]);
+    writeFileSync(join(dir, "narrow.csv"), "a,b,c,label\n0,1,2,3\n");
+    const narrow = await cli(["model", "eval", "--job", "1", "--csv", join(dir, "narrow.csv")]);
+    expect(narrow.code, narrow.err).to.equal(2);
+    expect(narrow.err).to.match(/narrow\.csv .*: 3 values per sample, the model takes 784 \(spec\.input \[784\]\)/);
   });
 });

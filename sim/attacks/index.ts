@@ -5,7 +5,7 @@
  */
 import type { Tensor } from "../../worker/artifacts/index.ts";
 import type { WorkerHooks } from "../../worker/node/workerRole.ts";
-import { prng } from "../../worker/training/model.ts";
+import { prng } from "../../worker/util/prng.ts";
 import type { Attack } from "./attack.ts";
 import { alie } from "./alie.ts";
 import { backdoor } from "./backdoor.ts";

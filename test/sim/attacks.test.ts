@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import type { Tensor } from "../../worker/artifacts/index.ts";
 import type { Dataset } from "../../worker/data/dataset.ts";
-import { prng } from "../../worker/training/model.ts";
+import { prng } from "../../worker/util/prng.ts";
 import { ATTACKS, attackByName, hooksFor, type Attack, type AttackRound, type AttackSources } from "../../sim/attacks/index.ts";
 import { ALIE_Z } from "../../sim/attacks/alie.ts";
 import { BACKDOOR_FRACTION, BACKDOOR_TARGET, triggerIndices } from "../../sim/attacks/backdoor.ts";

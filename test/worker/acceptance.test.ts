@@ -6,13 +6,13 @@
 import { expect } from "chai";
 import { encodeArtifact, type ArtifactHeader, type Tensor } from "../../worker/artifacts/index.ts";
 import { parseJobSpec, parseValidation } from "../../worker/node/jobSpec.ts";
-import { MNIST_MLP } from "../../worker/data/mnist.ts";
+import { MNIST_MLP } from "../../worker/training/presets.ts";
 import { flatten } from "../../worker/training/delta.ts";
 import { l2 } from "../../worker/validation/rule.ts";
 import { DEFAULT_RULES, parseRules } from "../../worker/validation/rules/index.ts";
 import { decisionTable } from "../../worker/validation/report.ts";
 import { decideRound, type Evaluation, type Revealed } from "../../worker/validation/validate.ts";
-import { prng } from "../../worker/training/model.ts";
+import { prng } from "../../worker/util/prng.ts";
 
 const D = 20_000;
 const model = [{ name: "w", shape: [D] }];
@@ -68,7 +68,7 @@ describe("acceptance rules", function () {
     expect(bitmap).to.equal(0b111011n);
     for (const i of [0, 1, 3, 4, 5]) expect(decisions[i]!.accept, decisions[i]!.reason).to.equal(true);
     // Every rule that judged an update left its scores.
-    expect(decisions[0]!.metrics).to.include.keys("maxSimilarity", "norm", "normRatio", "bestClassGain", "similarity", "alignment", "lossZ");
+    expect(decisions[0]!.metrics).to.include.keys("maxSimilarity", "norm", "normRatio", "bestClassGain", "trust", "similarity", "alignment", "lossZ");
     const table = decisionTable(decisions);
     expect(table[0]).to.match(/index\s+maxSimilarity\s+norm\s+normRatio\s+bestClassGain/);
     expect(table).to.have.length(12);
@@ -104,6 +104,20 @@ describe("acceptance rules", function () {
     expect(r.decisions.map((d) => d.code)).to.deep.equal(["accepted", "accepted", "accepted", "misaligned", "misaligned", "misaligned"]);
   });
 
+  it("rejects an update that points away from the validator's reference update (FLTrust's trust score)", async function () {
+    // Two sign-flipped updates among six honest ones: each one's own cosine to the reference is negative.
+    const flipped = () => tensors(Float32Array.from(honest()[0]!.data, (v) => -v));
+    const revealed = [0, 1, 2, 3, 4, 5].map((i) => reveal(i, honest())).concat([reveal(6, flipped()), reveal(7, flipped())]);
+    const { decisions } = await decideRound(revealed, { model, rules: parseRules([{ rule: "trust" }]) }, evaluation, { round: 2 });
+    expect(decisions.map((d) => d.code)).to.deep.equal([...Array(6).fill("accepted"), "distrusted", "distrusted"]);
+    expect(decisions[6]!.metrics.trust).to.be.below(0);
+    expect(decisions[0]!.metrics.trust).to.be.above(0);
+    expect(decisions[6]!.reason).to.match(/cosine -0\.\d+ to its reference update is below -0\.02/);
+    // A job can demand more trust: minTrust above every honest cosine rejects them all.
+    const strict = await decideRound(revealed.slice(0, 6), { model, rules: parseRules([{ rule: "trust", minTrust: 0.99 }]) }, evaluation, { round: 2 });
+    expect(strict.decisions.every((d) => d.code === "distrusted")).to.equal(true);
+  });
+
   it("rejects an update that moves coordinates the data never exercises (a trigger outside the data's support)", async function () {
     // The last 500 coordinates stand for weights fed by an input that is always zero: honest updates and
     // the reference leave them at exactly 0; a backdoor writes its trigger there.
@@ -118,13 +132,13 @@ describe("acceptance rules", function () {
   });
 
   it("parses the job spec's rule list: defaults, order, parameters, and errors that name the field", function () {
-    expect(parseValidation(undefined).rules.map((r) => r.rule)).to.deep.equal(["duplicate", "norm", "heldout", "neighbours", "support", "loss"]);
+    expect(parseValidation(undefined).rules.map((r) => r.rule)).to.deep.equal(["duplicate", "norm", "heldout", "trust", "neighbours", "support", "loss"]);
     const v = parseValidation({ rules: [{ rule: "norm", maxRatio: 3 }, { rule: "duplicate" }] });
     expect(v.rules).to.deep.equal([{ rule: "norm", minRatio: 0.1, maxRatio: 3 }, { rule: "duplicate", maxSimilarity: 0.99 }]);
     // A parsed policy written back to JSON (as `job create` and the demo pin it) parses to itself.
     const spec = parseJobSpec({ model: MNIST_MLP, aggregation: { kind: "multi_krum", f: 2 } });
     expect(parseJobSpec(JSON.parse(JSON.stringify(spec)))).to.deep.equal(spec);
-    expect(() => parseValidation({ rules: [{ rule: "krumm" }] })).to.throw(/validation\.rules\[0\]\.rule must be one of "duplicate", "norm", "heldout", "neighbours", "support", "loss", got "krumm"/);
+    expect(() => parseValidation({ rules: [{ rule: "krumm" }] })).to.throw(/validation\.rules\[0\]\.rule must be one of "duplicate", "norm", "heldout", "trust", "neighbours", "support", "loss", got "krumm"/);
     expect(() => parseValidation({ rules: [{ rule: "norm", maxratio: 3 }] })).to.throw(/rules\[0\]\.maxratio is not a parameter of this rule \(it has: minRatio, maxRatio\)/);
     expect(() => parseValidation({ rules: [{ rule: "norm", maxRatio: 0.5 }] })).to.throw(/rules\[0\]\.maxRatio must be a number in \[1, 1000000\], got 0.5/);
     expect(() => parseValidation({ rules: [{ rule: "norm" }, { rule: "norm" }] })).to.throw(/rule "norm" is listed twice/);

@@ -13,7 +13,7 @@ import {
   type Contribution,
 } from "../../worker/aggregation/index.ts";
 import { SpecError } from "../../worker/training/spec.ts";
-import { prng } from "../../worker/training/model.ts";
+import { prng } from "../../worker/util/prng.ts";
 
 const base = (): Tensor[] => [
   { name: "w", shape: [2, 2], data: Float32Array.from([1, -2, 3, 0.5]) },

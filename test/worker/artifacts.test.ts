@@ -8,8 +8,8 @@ import {
   type EncodeOptions,
   type Tensor,
 } from "../../worker/artifacts/index.ts";
-import { fromHalf, toHalf } from "../../worker/artifacts/half.ts";
-import { prng as rng } from "../../worker/training/model.ts";
+import { decodePayload, encodePayload } from "../../worker/artifacts/encodings.ts";
+import { prng as rng } from "../../worker/util/prng.ts";
 
 const header = (over: Partial<ArtifactHeader> = {}): ArtifactHeader => ({
   kind: "update",
@@ -65,9 +65,52 @@ describe("artifact container", function () {
         expect(Math.abs(v - x)).to.be.at.most(Math.max(Math.abs(x) * 2 ** -11, 2 ** -25));
       }
     }
-    expect(fromHalf(toHalf(65504))).to.equal(65504);
-    expect(fromHalf(toHalf(1 + 2 ** -11))).to.equal(1); // tie rounds to even
-    expect(fromHalf(toHalf(2 ** -24))).to.equal(2 ** -24); // smallest subnormal
+  });
+
+  it("encodes f16 with the same bytes as the former hand-written binary16 converter", function () {
+    // Bytes produced by the removed worker/artifacts/half.ts (round to nearest, ties to even); the native
+    // DataView.setFloat16 must reproduce them exactly so that artifacts stay byte-for-byte identical.
+    const cases: [number, number, number][] = [
+      [0, 0x0000, 0],
+      [-0, 0x8000, -0],
+      [1, 0x3c00, 1],
+      [-1, 0xbc00, -1],
+      [0.1, 0x2e66, 0.0999755859375],
+      [-2.5, 0xc100, -2.5],
+      [65504, 0x7bff, 65504], // largest finite
+      [-65504, 0xfbff, -65504],
+      [65519, 0x7bff, 65504], // rounds down, just below the tie to Inf
+      [1 + 2 ** -11, 0x3c00, 1], // tie rounds to even (down)
+      [1 + 3 * 2 ** -11, 0x3c02, 1 + 2 ** -9], // tie rounds to even (up)
+      [2 ** -14, 0x0400, 2 ** -14], // smallest normal
+      [2 ** -14 - 2 ** -24, 0x03ff, 2 ** -14 - 2 ** -24], // largest subnormal
+      [2 ** -24, 0x0001, 2 ** -24], // smallest subnormal
+      [-(2 ** -24), 0x8001, -(2 ** -24)],
+      [2 ** -25, 0x0000, 0], // subnormal tie rounds to even (zero)
+      [3 * 2 ** -25, 0x0002, 2 ** -23], // subnormal tie rounds to even (up)
+      [2 ** -26, 0x0000, 0], // underflow to +0
+      [-(2 ** -26), 0x8000, -0], // underflow keeps the sign
+    ];
+    const { params, bytes } = encodePayload(Float32Array.from(cases, (c) => c[0]), { encoding: "f16" });
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    expect(bytes.length).to.equal(cases.length * 2);
+    expect(cases.map((_, i) => view.getUint16(i * 2, true))).to.deep.equal(cases.map((c) => c[1]));
+    const back = decodePayload(bytes, cases.length, params, "t");
+    for (const [i, c] of cases.entries()) expect(Object.is(back[i], c[2]), `${c[0]} → ${back[i]}`).to.equal(true);
+
+    // Values that do not fit: ±Inf and NaN are refused before encoding, overflow to ±Inf is refused.
+    for (const v of [Infinity, -Infinity, NaN]) {
+      expect(() => encodePayload(new Float32Array([v]), { encoding: "f16" })).to.throw(ArtifactError, /NON_FINITE/);
+    }
+    for (const v of [65520, -65520, 1e6]) {
+      expect(() => encodePayload(new Float32Array([v]), { encoding: "f16" })).to.throw(ArtifactError, /overflows float16/);
+    }
+    // Inf and NaN bit patterns in a payload are refused on decoding.
+    for (const h of [0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xfe00]) {
+      const p = new Uint8Array(2);
+      new DataView(p.buffer).setUint16(0, h, true);
+      expect(() => decodePayload(p, 1, params, "t"), h.toString(16)).to.throw(ArtifactError, /NON_FINITE/);
+    }
   });
 
   it("round-trips int8 within half a scale step per chunk", function () {

@@ -4,7 +4,8 @@ import { aggregate, AggregationError, type Contribution } from "../../worker/agg
 import { applyDelta, deltaOf } from "../../worker/training/delta.ts";
 import { loadMnist } from "../../worker/data/mnist.ts";
 import { dirichletSplit } from "../../worker/data/partition.ts";
-import { initParams, paramsOf, prng } from "../../worker/training/model.ts";
+import { initParams, paramsOf } from "../../worker/training/model.ts";
+import { prng } from "../../worker/util/prng.ts";
 import type { ModelSpec } from "../../worker/training/spec.ts";
 import { evaluate, Trainer } from "../../worker/training/trainer.ts";
 import { checkStructure, decideRound, type Policy, type Revealed } from "../../worker/validation/validate.ts";

@@ -3,7 +3,8 @@ import * as ort from "onnxruntime-node";
 import { loadMnist } from "../../worker/data/mnist.ts";
 import { DataError, type Dataset } from "../../worker/data/dataset.ts";
 import { dirichletSplit, iidSplit } from "../../worker/data/partition.ts";
-import { gradientModel, initParams, paramsOf, prng } from "../../worker/training/model.ts";
+import { gradientModel, initParams, paramsOf } from "../../worker/training/model.ts";
+import { prng } from "../../worker/util/prng.ts";
 import { SpecError, validateSpec, type Layer, type ModelSpec } from "../../worker/training/spec.ts";
 import { createSession, DeviceUnavailableError, evaluate, Trainer } from "../../worker/training/trainer.ts";
 

@@ -9,7 +9,6 @@
  *         values as int8 with per-chunk scales (as above); everything not listed is 0
  */
 import { ArtifactError } from "./errors.ts";
-import { fromHalf, toHalf } from "./half.ts";
 
 export const Encoding = { f32: 0, f16: 1, int8: 2, topk: 3 } as const;
 export type EncodingName = keyof typeof Encoding;
@@ -60,9 +59,10 @@ class Writer {
     this.view.setFloat32(this.length, v, true);
     this.length += 4;
   }
-  u16(v: number) {
+  /** IEEE binary16, round to nearest even (native `DataView.setFloat16`). */
+  f16(v: number) {
     this.ensure(2);
-    this.view.setUint16(this.length, v, true);
+    this.view.setFloat16(this.length, v, true);
     this.length += 2;
   }
   i8(v: number) {
@@ -122,9 +122,8 @@ export function encodePayload(values: Float32Array, opts: EncodeOptions): { para
       return { params: { encoding: "f32", chunk: 0 }, bytes: new Uint8Array(Float32Array.from(values).buffer) };
     case "f16":
       for (const v of values) {
-        const h = toHalf(v);
-        if ((h & 0x7c00) === 0x7c00) throw new ArtifactError("NON_FINITE", `value ${v} overflows float16`);
-        w.u16(h);
+        if (!Number.isFinite(Math.f16round(v))) throw new ArtifactError("NON_FINITE", `value ${v} overflows float16`);
+        w.f16(v);
       }
       return { params: { encoding: "f16", chunk: 0 }, bytes: w.bytes() };
     case "int8":
@@ -172,7 +171,7 @@ export function decodePayload(bytes: Uint8Array, numel: number, params: Encoding
       return out;
     case "f16":
       need(numel * 2, "f16");
-      for (let i = 0; i < numel; i++) out[i] = finite(fromHalf(view.getUint16(i * 2, true)), i);
+      for (let i = 0; i < numel; i++) out[i] = finite(view.getFloat16(i * 2, true), i);
       return out;
     case "int8": {
       const nChunks = Math.ceil(numel / params.chunk);

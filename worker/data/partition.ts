@@ -2,7 +2,7 @@
  * Splits a data set across N parties for simulations: IID (a seeded shuffle cut into equal parts) or
  * non-IID by Dirichlet(α) class proportions (small α: each party sees few classes).
  */
-import { prng } from "../training/model.ts";
+import { prng } from "../util/prng.ts";
 import { DataError, subset, type Dataset } from "./dataset.ts";
 
 function shuffle(a: number[], rand: () => number): number[] {

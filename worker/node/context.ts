@@ -6,11 +6,11 @@ import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { JsonRpcProvider, type Wallet } from "ethers";
 import { CID } from "multiformats/cid";
-import { decodeArtifact, encodeArtifact, type Tensor } from "../artifacts/index.ts";
+import { decodeArtifact, encodeArtifact, type Artifact, type Tensor } from "../artifacts/index.ts";
 import { attach, sendTx, type Deployment, type Protocol } from "../chain/client.ts";
 import { loadWallet } from "../chain/keys.ts";
 import { Outcome } from "../chain/protocol.ts";
-import { loadCsv } from "../data/csv.ts";
+import { loadCsv, type Scale } from "../data/csv.ts";
 import { loadIdx } from "../data/idx.ts";
 import { loadMnist } from "../data/mnist.ts";
 import { dirichletSplit, iidSplit } from "../data/partition.ts";
@@ -18,7 +18,9 @@ import { subset, type Dataset } from "../data/dataset.ts";
 import { HeliaStore } from "../storage/heliaStore.ts";
 import { cidFromChain } from "../storage/store.ts";
 import { paramsOf } from "../training/model.ts";
+import type { ModelSpec } from "../training/spec.ts";
 import { fetchJobSpec, jobCreated, parseValidation, type JobSpec, type ValidationPolicy } from "./jobSpec.ts";
+import { dialPublished, modelHolders } from "./providers.ts";
 import { StateFile } from "./state.ts";
 
 /**
@@ -28,7 +30,7 @@ import { StateFile } from "./state.ts";
  */
 export type DataConfig =
   | { dataset: "idx"; images: string; labels: string }
-  | { dataset: "csv"; file: string; label: string }
+  | { dataset: "csv"; file: string; label: string; /** Feature scaling from this file's own statistics (worker/data/csv.ts; default none). */ scale?: Scale }
   | {
       dataset: "mnist";
       split: "train" | "test";
@@ -47,6 +49,7 @@ export interface NodeConfig {
   privateKey?: string;
   keystore?: string;
   rpc: string;
+  /** The contracts' addresses; in a config file also the path of a deployment file (relative to it). */
   deployment: Deployment;
   jobId: string;
   dataDir: string;
@@ -237,48 +240,48 @@ export class NodeContext {
 
   /** Dials the endpoints `accounts` published on chain (loopback only: the gater refuses the rest). */
   async dialAccounts(accounts: string[]): Promise<void> {
-    for (const a of accounts) {
-      const raw: string = await this.chain.stake.getFunction("endpointOf")(a);
-      const addrs = Buffer.from(raw.slice(2), "hex").toString().split("\n").filter(Boolean);
-      for (const m of addrs) {
-        try {
-          await this.store.dial(m);
-          break;
-        } catch {
-          // try the next address
-        }
-      }
-    }
+    const failed = await dialPublished(this.store, this.chain.stake, accounts);
+    if (failed.length) this.log("dial-failed", { accounts: failed });
   }
 
   async dataset(): Promise<Dataset> {
     if (this.localData) return this.localData;
     const d = this.cfg.data;
     const at = (p: string) => resolve(this.cfg.file ? dirname(this.cfg.file) : ".", p);
-    if (d.dataset === "idx") return loadIdx(at(d.images), at(d.labels), { classes: this.spec.classes });
-    if (d.dataset === "csv") return loadCsv(at(d.file), { label: d.label, classes: this.spec.classes });
+    // The files are checked against the job's model (input size) as they are opened, before any training.
+    if (d.dataset === "idx") return loadIdx(at(d.images), at(d.labels), { classes: this.spec.classes, input: this.spec.input });
+    if (d.dataset === "csv") return loadCsv(at(d.file), { label: d.label, classes: this.spec.classes, scale: d.scale, input: this.spec.input });
     const loaded = await loadMnist(d.split, (d.offset ?? 0) + d.limit);
     const all = d.offset ? subset(loaded, Uint32Array.from({ length: d.limit }, (_, i) => d.offset! + i)) : loaded;
     const parts = d.partition.kind === "iid" ? iidSplit(all, d.parties, d.seed) : dirichletSplit(all, d.parties, d.partition.alpha, d.seed);
     return parts[d.index]!;
   }
 
-  /** The base model of `round` as tensors, fetched by the CID on chain and checked against the spec. */
+  /**
+   * The base model of `round` as tensors, fetched by the CID on chain and checked against the spec. The
+   * nodes that hold it (the validators that attested it, the sponsor) are dialled first, so a node that
+   * missed rounds finds it without a configured peer (worker/node/providers.ts).
+   */
   async baseModel(round: bigint): Promise<{ cid: CID; tensors: Tensor[] }> {
     await this.dialPeers();
     const res = await this.chain.coord.getFunction("roundResult")(this.jobId, round);
     const cid = await cidFromChain(res.baseDigest, Number(res.baseCodec));
+    await this.dialAccounts(await modelHolders(this.chain.coord, this.jobId, res.baseDigest));
     return { cid, tensors: await this.fetchModel(cid) };
   }
 
   async fetchModel(cid: CID): Promise<Tensor[]> {
-    const a = decodeArtifact(await this.store.get(cid, { timeoutMs: 30_000 }));
-    const want = paramsOf(this.spec);
-    if (a.header.kind !== "model" || a.tensors.length !== want.length || a.tensors.some((t, i) => t.name !== want[i]!.name)) {
-      throw new Error(`${cid} is not a model of this job's spec`);
-    }
-    return a.tensors;
+    return modelTensors(decodeArtifact(await this.store.get(cid, { timeoutMs: 30_000 })), this.spec, String(cid));
   }
+}
+
+/** The tensors of an artifact that is a model of `spec` (its parameters' names and shapes, in order); else an error naming `what`. */
+export function modelTensors(a: Artifact, spec: ModelSpec, what: string): Tensor[] {
+  const want = paramsOf(spec);
+  if (a.header.kind !== "model") throw new Error(`${what} is an ${a.header.kind} artifact, not a model`);
+  const bad = a.tensors.length !== want.length ? -1 : a.tensors.findIndex((t, i) => t.name !== want[i]!.name || t.shape.join() !== want[i]!.shape.join());
+  if (a.tensors.length !== want.length || bad >= 0) throw new Error(`${what} is not a model of this job's spec (${a.tensors.length !== want.length ? `${a.tensors.length} tensors, the spec has ${want.length}` : `tensor ${bad} is "${a.tensors[bad]!.name}" [${a.tensors[bad]!.shape}], the spec has "${want[bad]!.name}" [${want[bad]!.shape}]`})`);
+  return a.tensors;
 }
 
 /** Reads a node config file (JSON), written by the demo or by `fedstake worker|validator`. */
@@ -297,6 +300,19 @@ export function readConfig(file: string): NodeConfig {
   cfg.peers ??= [];
   cfg.file = resolve(file);
   cfg.dataDir = resolve(dirname(cfg.file), cfg.dataDir);
+  // "deployment" is the addresses, or the path of a deployment file (`fedstake deploy` writes one), relative to the config.
+  const dep = cfg.deployment as Deployment | string;
+  if (typeof dep === "string") {
+    const at = resolve(dirname(cfg.file), dep);
+    try {
+      cfg.deployment = JSON.parse(readFileSync(at, "utf8")) as Deployment;
+    } catch (e) {
+      throw new Error(`node config ${file}: "deployment" names ${at}, which cannot be read: ${(e as Error).message}`);
+    }
+  }
+  for (const k of ["token", "stakeManager", "coordinator"] as const) {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(String(cfg.deployment[k]))) throw new Error(`node config ${file}: deployment.${k} must be an address, got ${JSON.stringify(cfg.deployment[k])}`);
+  }
   return cfg;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The worker and validator daemon loop (`fedstake worker|validator CONFIG`): polls the job's phase and
- * acts once per phase; SIGTERM or SIGINT stops it cleanly (its state file lets a restart resume).
+ * acts once per phase; SIGTERM or SIGINT stops it cleanly (its state file lets a restart resume); an
+ * uncaught exception or unhandled rejection makes it exit with status 70, to be restarted.
  * After the job ends it settles (claims, lock releases, slashes still in their window, leaving the
  * committee), then keeps serving the artifacts it holds until stopped.
  */
@@ -9,12 +10,36 @@ import type { NodeContext } from "./context.ts";
 import { ValidatorRole } from "./validatorRole.ts";
 import { WorkerRole, type WorkerHooks } from "./workerRole.ts";
 
+/** Exit status of a daemon stopped by an exception nothing caught or a rejection nothing handled. */
+export const EXIT_UNCAUGHT = 70;
+
+/**
+ * An exception nothing caught, or a promise rejection nothing handled, leaves the node in a state nobody
+ * knows (a half-done step, a library's internals mid-update): carrying on could sign transactions from it.
+ * So the daemon logs the error and exits with a non-zero status, and whoever supervises it (systemd's
+ * `Restart=on-failure`, the demo, an operator) starts it again. A restart is safe: everything the node must
+ * not forget (salts, commitments, the artifacts it committed to, what it claimed) is in its state file,
+ * written atomically before the transaction that depends on it, so the new process resumes the round
+ * where this one stood, as after a SIGKILL (the demo's `--crash` test).
+ */
+export function exitOnUncaught(ctx: Pick<NodeContext, "cfg" | "log">): void {
+  const fatal = (kind: string) => (e: unknown) => {
+    const message = e instanceof Error ? e.message : String(e);
+    console.error(`[${ctx.cfg.name}] ${kind}, exiting (status ${EXIT_UNCAUGHT}); a restart resumes from the state file:`, e);
+    try {
+      ctx.log("fatal", { kind, message: message.slice(0, 300) });
+    } catch {
+      // The event log is a courtesy here: exit regardless.
+    }
+    process.exit(EXIT_UNCAUGHT);
+  };
+  process.on("uncaughtException", fatal("uncaught exception"));
+  process.on("unhandledRejection", fatal("unhandled rejection"));
+}
+
 /** `workerHooks`: only simulations pass them (sim/attacks/); a node config cannot. */
 export async function runDaemon(ctx: NodeContext, workerHooks: WorkerHooks = {}): Promise<never> {
-  const name = ctx.cfg.name;
-  // A peer that drops a connection mid-handshake must not take the daemon down.
-  process.on("uncaughtException", (e) => console.error(`[${name}] uncaught: ${e.message}`));
-  process.on("unhandledRejection", (e) => console.error(`[${name}] unhandled: ${(e as Error)?.message ?? e}`));
+  exitOnUncaught(ctx);
   await ctx.publishEndpoint();
   ctx.log("started", { role: ctx.cfg.role, address: ctx.wallet.address, ipfs: ctx.store.multiaddrs()[0] });
   const role = ctx.cfg.role === "worker" ? new WorkerRole(ctx, workerHooks) : new ValidatorRole(ctx);

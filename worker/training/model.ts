@@ -6,6 +6,7 @@
 import { GraphBuilder } from "./graph.ts";
 import { modelBytes, type Graph, type ValueInfo } from "./onnx.ts";
 import { validateSpec, type ModelSpec } from "./spec.ts";
+import { prng } from "../util/prng.ts";
 
 export interface Param {
   name: string;
@@ -38,18 +39,6 @@ export function paramsOf(spec: ModelSpec): Param[] {
     shape = shapes[i]!;
   });
   return out;
-}
-
-/** mulberry32: small, fast, seeded; the same seed gives the same stream on every platform. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Glorot-uniform weights and zero biases from spec.seed: the same spec gives the same bytes. */

@@ -5,7 +5,8 @@
  */
 import * as ort from "onnxruntime-node";
 import type { Dataset } from "../data/dataset.ts";
-import { evalModel, initParams, paramsOf, prng, stateNames, trainModel, type Optimizer } from "./model.ts";
+import { evalModel, initParams, paramsOf, stateNames, trainModel, type Optimizer } from "./model.ts";
+import { prng } from "../util/prng.ts";
 import type { ModelSpec } from "./spec.ts";
 import type { Tensor } from "../artifacts/index.ts";
 import { deltaOf } from "./delta.ts";

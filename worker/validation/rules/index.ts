@@ -11,8 +11,9 @@ import { loss } from "./loss.ts";
 import { neighbours } from "./neighbours.ts";
 import { norm } from "./norm.ts";
 import { support } from "./support.ts";
+import { trust } from "./trust.ts";
 
-const LIST: AcceptanceRule<any>[] = [duplicate, norm, heldout, neighbours, support, loss];
+const LIST: AcceptanceRule<any>[] = [duplicate, norm, heldout, trust, neighbours, support, loss];
 
 export const RULES: ReadonlyMap<string, AcceptanceRule<any>> = new Map(LIST.map((r) => [r.name, r]));
 

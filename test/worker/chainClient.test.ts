@@ -1,0 +1,44 @@
+/**
+ * The transaction sender (worker/chain/client.ts: sendTx): a revert names the contract's custom error,
+ * whether it is caught at estimation or only once mined (two transactions racing in one block, as two
+ * validators' attestations do).
+ */
+import { expect } from "chai";
+import { Contract, HDNodeWallet, Mnemonic, Wallet, type JsonRpcProvider } from "ethers";
+import { network } from "hardhat";
+import { ChainError, loadArtifact, sendTx } from "../../worker/chain/client.ts";
+
+// Hardhat's development mnemonic: the in-process network's accounts.
+const MNEMONIC = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
+const account = (i: number) => HDNodeWallet.fromMnemonic(MNEMONIC, `m/44'/60'/0'/0/${i}`);
+
+describe("chain client: sendTx", function () {
+  it("names the custom error of a revert at estimation and of a revert that is only mined", async function () {
+    const { ethers, provider } = await network.create();
+    const [admin] = await ethers.getSigners();
+    const token = (await ethers.deployContract("StakeToken", ["Fedstake", "FST", admin!.address], admin)) as unknown as Contract;
+    const holder = new Wallet(account(1).privateKey, ethers.provider as unknown as JsonRpcProvider);
+    const tok = new Contract(await token.getAddress(), loadArtifact("StakeToken").abi as never, holder);
+
+    // At estimation: nothing is sent.
+    const early = await sendTx(holder, tok, "transfer", [admin!.address, 1n]).catch((e: unknown) => e);
+    expect(early).to.be.instanceOf(ChainError);
+    expect((early as ChainError).message).to.match(/^transfer would revert: ERC20InsufficientBalance\(0x[0-9a-fA-F]{40}, 0, 1\)$/);
+    expect((early as ChainError).errorName).to.equal("ERC20InsufficientBalance");
+
+    // Mined: two transfers of the whole balance estimated on the same state, mined in one block; the second reverts.
+    await token.mint(holder.address, 100n);
+    await provider.request({ method: "evm_setAutomine", params: [false] });
+    const first = sendTx(holder, tok, "transfer", [admin!.address, 100n]);
+    const second = sendTx(holder, tok, "transfer", [admin!.address, 100n]).catch((e: unknown) => e);
+    // Both are broadcast (each waits for its receipt) before the block is mined.
+    for (let i = 0; i < 100 && Number(await provider.request({ method: "eth_getBlockTransactionCountByNumber", params: ["pending"] })) < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    await provider.request({ method: "evm_mine", params: [] });
+    await provider.request({ method: "evm_setAutomine", params: [true] });
+    expect((await first).status).to.equal(1);
+    const late = await second;
+    expect(late).to.be.instanceOf(ChainError);
+    expect((late as ChainError).message).to.match(/^transfer reverted in block \d+: ERC20InsufficientBalance\(0x[0-9a-fA-F]{40}, 0, 100\)$/);
+    expect((late as ChainError).errorName).to.equal("ERC20InsufficientBalance");
+  });
+});
