@@ -33,6 +33,7 @@ import { decodeArtifact } from "../worker/artifacts/index.ts";
 import { initParams, paramsOf } from "../worker/training/model.ts";
 import type { ModelSpec } from "../worker/training/spec.ts";
 import { evaluate } from "../worker/training/trainer.ts";
+import { startDashboard } from "../worker/dashboard/server.ts";
 import { ATTACKS, attackByName } from "../sim/attacks/index.ts";
 import { AGGREGATION_KINDS, parseAggregation } from "../worker/aggregation/index.ts";
 
@@ -291,6 +292,18 @@ async function main() {
   const test = await loadMnist("test");
   const rounds: { round: number; testAccuracy: number | null; slashes: { account: string; reason: string; amount: string }[]; [k: string]: unknown }[] = [];
   const shown = new Set<string>();
+  // The live dashboard (what `fedstake dashboard` serves), with the validators' decision logs and the
+  // test accuracy the demo measures for each attested model (nothing on chain publishes accuracy).
+  const dashboard = await startDashboard({
+    coord,
+    stake,
+    provider,
+    jobId,
+    port: 0,
+    decisionLogs: configs.filter((c) => c.role === "validator").map((c) => join(c.dataDir, "events.jsonl")),
+    accuracy: async () => rounds.flatMap((r) => (r.testAccuracy === null ? [] : [{ round: r.round, accuracy: r.testAccuracy }])),
+  });
+  say(`dashboard: ${dashboard.url} (follows the job live)\n`);
   const deadline = Date.now() + Number(opt["timeout-min"]) * 60_000;
   const addressName = new Map([...workers.map((w, i) => [w.address, configs[i]!.name] as const), ...validators.map((v, j) => [v.address, `validator-${j}`] as const)]);
   const REASONS = ["rejected update", "missed update reveal", "missed vote reveal", "absence"];
@@ -450,6 +463,7 @@ async function main() {
   rmSync(latest, { force: true });
   symlinkSync(stamp, latest);
   await sponsorStore.stop();
+  await dashboard.close();
   stopAll();
   say(`\nreport: ${runDir} (${latest}): rounds.json, accounts.json, ledger.json, accuracy.html — ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }

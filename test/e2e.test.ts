@@ -39,6 +39,7 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
   let accounts: { name: string; malicious: boolean; stake: number; free: number; balance: number }[];
   let ledger: Ledger;
   let crashes: { node: string; killedAfter: string }[];
+  let output = "";
 
   // The demo writes its run under the data directory: a fresh one, so that the checkout stays clean.
   const home = mkdtempSync(join(tmpdir(), "fedstake-e2e-"));
@@ -57,6 +58,7 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
     });
     const code = await new Promise<number | null>((r) => child.on("exit", r));
     expect(code, out).to.equal(0);
+    output = out;
     const dir = realpathSync(join(home, "runs/latest"));
     rounds = JSON.parse(readFileSync(join(dir, "rounds.json"), "utf8"));
     accounts = JSON.parse(readFileSync(join(dir, "accounts.json"), "utf8"));
@@ -118,6 +120,10 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
     expect(ledger.balanced, JSON.stringify(ledger)).to.equal(true);
     expect(ledger.nodesSettled).to.equal(ledger.nodes);
     for (const a of accounts.filter((x) => x.name !== "sponsor")) expect(a.free, `${a.name}: free stake`).to.equal(a.stake);
+  });
+
+  it("served the live dashboard on loopback and printed its URL", function () {
+    expect(output).to.match(/^dashboard: http:\/\/127\.0\.0\.1:\d+\/ \(follows the job live\)$/m);
   });
 
   it("ran on the chain `npm run node` starts, which keeps time by itself: no helper mined, and its clock did not run ahead", function () {

@@ -10,6 +10,7 @@ import { KEY_ENV, PASSWORD_ENV } from "../../worker/chain/keys.ts";
 import { registerAccount } from "./account.ts";
 import { registerChain } from "./chain.ts";
 import { registerClaim } from "./claim.ts";
+import { registerDashboard } from "./dashboard.ts";
 import { registerDemo } from "./demo.ts";
 import { registerJob } from "./job.ts";
 import { registerKeystore } from "./keystore.ts";
@@ -110,6 +111,7 @@ export function buildProgram(): Command {
   registerKeystore(program);
   registerJob(program);
   registerStatus(program);
+  registerDashboard(program);
   registerAccount(program);
   registerNode(program);
   registerVote(program);

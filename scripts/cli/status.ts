@@ -1,12 +1,9 @@
 /** `status`: every round of a job as the chain recorded it. */
 import type { Command } from "commander";
-import { parseUnits, type EventLog } from "ethers";
-import { revealedUpdates } from "../../worker/chain/client.ts";
-import { hasBit, JobStatus, Outcome, outcomeName, phaseName } from "../../worker/chain/protocol.ts";
-import { cidFromChain } from "../../worker/storage/store.ts";
+import { parseUnits } from "ethers";
+import { JobStatus, outcomeName, phaseName } from "../../worker/chain/protocol.ts";
+import { readRounds } from "../../worker/dashboard/rounds.ts";
 import { chainOptions, fmt, nameOf, option, positiveId, reader, slashReasonName, type ChainOpts } from "./common.ts";
-
-const ZERO_DIGEST = "0x" + "0".repeat(64);
 
 export function registerStatus(program: Command): void {
   chainOptions(
@@ -22,28 +19,18 @@ export function registerStatus(program: Command): void {
     const jobId = o.job;
     const [round, phase] = await coord.getFunction("phaseOf")(jobId);
     const st = await coord.getFunction("jobState")(jobId);
-    const rounds = [];
-    for (let r = 1n; r <= BigInt(round); r++) {
-      const res = await coord.getFunction("roundResult")(jobId, r);
-      const reveals = await revealedUpdates(coord, jobId, r);
-      const votes = (await coord.queryFilter(coord.filters.VoteRevealed!(jobId, r), 0)) as EventLog[];
-      const commits = (await coord.queryFilter(coord.filters.UpdateCommitted!(jobId, r), 0)) as EventLog[];
-      const slashes = (await coord.queryFilter(coord.filters.SlashApplied!(jobId, r), 0)) as EventLog[];
-      const evicted = (await coord.queryFilter(coord.filters.MemberEvicted!(jobId, r), 0)) as EventLog[];
-      const withheld = (await coord.queryFilter(coord.filters.VoteWithheld!(jobId, r), 0)) as EventLog[];
-      rounds.push({
-        round: Number(r),
-        outcome: outcomeName(res.outcome),
-        base: (await cidFromChain(res.baseDigest, Number(res.baseCodec))).toString(),
-        model: res.modelDigest === ZERO_DIGEST ? null : (await cidFromChain(res.modelDigest, Number(res.modelCodec))).toString(),
-        committed: commits.length,
-        updates: reveals.map(({ index, worker }) => ({ index, worker, accepted: Number(res.outcome) === Outcome.Quorum ? hasBit(res.acceptedBitmap, index) : null })),
-        votes: votes.map((e) => ({ validator: e.args.validator as string, bitmap: "0x" + BigInt(e.args.acceptBitmap).toString(16) })),
-        slashes: slashes.map((e) => ({ account: e.args.account as string, reason: slashReasonName(e.args.reason), amount: fmt(e.args.amount) })),
-        withheld: withheld.map((e) => e.args.validator as string),
-        evicted: evicted.map((e) => e.args.validator as string),
-      });
-    }
+    const rounds = (await readRounds(coord, jobId, round)).map((r) => ({
+      round: r.round,
+      outcome: outcomeName(r.outcome),
+      base: r.base,
+      model: r.model,
+      committed: r.committed,
+      updates: r.updates.map(({ index, worker, accepted }) => ({ index, worker, accepted })),
+      votes: r.votes.map((v) => ({ validator: v.validator, bitmap: "0x" + v.bitmap.toString(16) })),
+      slashes: r.slashes.map((x) => ({ account: x.account, reason: slashReasonName(x.reason), amount: fmt(x.amount) })),
+      withheld: r.withheld,
+      evicted: r.evicted,
+    }));
     const status = {
       job: jobId.toString(),
       round: Number(round),

@@ -1,0 +1,101 @@
+/**
+ * Every round of a job as the chain recorded it: the coordinator's round results and its events
+ * (commitments, reveals, votes, slashes, withheld votes, evictions, rewards, attestations), read once
+ * per event kind for the whole job and grouped by round. `fedstake status` prints it; the dashboard
+ * serves it.
+ */
+import type { Contract, EventLog } from "ethers";
+import { hasBit, Outcome } from "../chain/protocol.ts";
+import { cidFromChain } from "../storage/store.ts";
+
+const ZERO_DIGEST = "0x" + "0".repeat(64);
+
+export interface ChainRound {
+  round: number;
+  /** The round's Outcome (protocol.ts), as a number. */
+  outcome: number;
+  start: bigint;
+  acceptedBitmap: bigint;
+  slashableBitmap: bigint;
+  workerRewardEach: bigint;
+  validatorPool: bigint;
+  committeeStake: bigint;
+  committedStake: bigint;
+  revealedStake: bigint;
+  base: string;
+  /** The attested model's CID, null until one is attested. */
+  model: string | null;
+  committed: number;
+  /** Revealed updates in reveal order; `accepted` is null unless the round was decided (Quorum). */
+  updates: { index: number; worker: string; digest: string; codec: number; cid: string; numSamples: bigint; accepted: boolean | null }[];
+  votes: { validator: string; bitmap: bigint }[];
+  slashes: { account: string; reason: number; amount: bigint }[];
+  withheld: string[];
+  evicted: string[];
+  /** ValidatorRewardCredited: each voter's share of the round's validator pool. */
+  validatorRewards: { validator: string; amount: bigint }[];
+  /** RewardClaimed (updates' rewards claimed by their workers). */
+  claims: { account: string; amount: bigint }[];
+  attestations: { validator: string; cid: string; stakeFor: bigint }[];
+}
+
+/** The job's events of one kind (every round), grouped by round in log order. */
+async function byRound(coord: Contract, event: string, jobId: bigint): Promise<Map<number, EventLog[]>> {
+  const filter = coord.filters[event];
+  if (!filter) throw new Error(`the coordinator's ABI has no ${event} event`);
+  const events = (await coord.queryFilter(filter(jobId), 0)) as EventLog[];
+  const out = new Map<number, EventLog[]>();
+  for (const e of events) {
+    const r = Number(e.args.round);
+    const list = out.get(r) ?? [];
+    list.push(e);
+    out.set(r, list);
+  }
+  return out;
+}
+
+/** Rounds 1..`lastRound` of job `jobId`. */
+export async function readRounds(coord: Contract, jobId: bigint, lastRound: bigint | number): Promise<ChainRound[]> {
+  const kinds = ["UpdateRevealed", "VoteRevealed", "UpdateCommitted", "SlashApplied", "MemberEvicted", "VoteWithheld", "ValidatorRewardCredited", "RewardClaimed", "ModelAttested"] as const;
+  const all = await Promise.all(kinds.map((k) => byRound(coord, k, jobId)));
+  const ev = Object.fromEntries(kinds.map((k, i) => [k, all[i]!])) as Record<(typeof kinds)[number], Map<number, EventLog[]>>;
+  const rounds: ChainRound[] = [];
+  for (let r = 1; r <= Number(lastRound); r++) {
+    const of = (k: (typeof kinds)[number]) => ev[k].get(r) ?? [];
+    const res = await coord.getFunction("roundResult")(jobId, r);
+    const decided = Number(res.outcome) === Outcome.Quorum;
+    const reveals = of("UpdateRevealed")
+      .map((e) => ({ index: Number(e.args.index), worker: e.args.worker as string, digest: e.args.cidDigest as string, codec: Number(e.args.cidCodec), numSamples: BigInt(e.args.numSamples) }))
+      .sort((a, b) => a.index - b.index);
+    const updates = [];
+    for (const u of reveals) updates.push({ ...u, cid: (await cidFromChain(u.digest, u.codec)).toString(), accepted: decided ? hasBit(res.acceptedBitmap, u.index) : null });
+    const attestations = [];
+    for (const e of of("ModelAttested")) {
+      attestations.push({ validator: e.args.validator as string, cid: (await cidFromChain(e.args.digest as string, Number(e.args.codec))).toString(), stakeFor: BigInt(e.args.stakeFor) });
+    }
+    rounds.push({
+      round: r,
+      outcome: Number(res.outcome),
+      start: BigInt(res.start),
+      acceptedBitmap: BigInt(res.acceptedBitmap),
+      slashableBitmap: BigInt(res.slashableBitmap),
+      workerRewardEach: BigInt(res.workerRewardEach),
+      validatorPool: BigInt(res.validatorPool),
+      committeeStake: BigInt(res.committeeStake),
+      committedStake: BigInt(res.committedStake),
+      revealedStake: BigInt(res.revealedStake),
+      base: (await cidFromChain(res.baseDigest, Number(res.baseCodec))).toString(),
+      model: res.modelDigest === ZERO_DIGEST ? null : (await cidFromChain(res.modelDigest, Number(res.modelCodec))).toString(),
+      committed: of("UpdateCommitted").length,
+      updates,
+      votes: of("VoteRevealed").map((e) => ({ validator: e.args.validator as string, bitmap: BigInt(e.args.acceptBitmap) })),
+      slashes: of("SlashApplied").map((e) => ({ account: e.args.account as string, reason: Number(e.args.reason), amount: BigInt(e.args.amount) })),
+      withheld: of("VoteWithheld").map((e) => e.args.validator as string),
+      evicted: of("MemberEvicted").map((e) => e.args.validator as string),
+      validatorRewards: of("ValidatorRewardCredited").map((e) => ({ validator: e.args.validator as string, amount: BigInt(e.args.amount) })),
+      claims: of("RewardClaimed").map((e) => ({ account: e.args.account as string, amount: BigInt(e.args.amount) })),
+      attestations,
+    });
+  }
+  return rounds;
+}
