@@ -13,7 +13,7 @@ const require = createRequire(import.meta.url);
 const solcPath = require.resolve("solc/soljson.js");
 
 /** The local chain's block interval (`npm run node`), in ms. */
-const BLOCK_MS = Number(process.env.FEDSTAKE_BLOCK_MS ?? 1000);
+const BLOCK_MS = Number(process.env.FEDSTAKE_BLOCK_MS || 1000);
 if (!Number.isInteger(BLOCK_MS) || BLOCK_MS < 100) throw new Error(`FEDSTAKE_BLOCK_MS must be an integer number of milliseconds ≥ 100, got ${JSON.stringify(process.env.FEDSTAKE_BLOCK_MS)}`);
 
 const solcSettings = {

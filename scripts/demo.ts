@@ -55,7 +55,7 @@ const OPTIONS = {
   port: { type: "string", default: "8545", about: "the chain's RPC port on 127.0.0.1 (0 or a busy port: a free one)" },
   "timeout-min": { type: "string", default: "15", about: "give up after this many minutes" },
   crash: { type: "string", default: "", about: "crash test: comma-separated node names (worker-0,validator-0) killed right after their first commit, then restarted" },
-  help: { type: "boolean", default: false, about: "print this help" },
+  help: { type: "boolean", short: "h", default: false, about: "print this help" },
 } as const;
 
 /** The demo's usage, generated from OPTIONS. */
@@ -66,7 +66,7 @@ export function demoHelp(): string {
 
 let parsed;
 try {
-  parsed = parseArgs({ options: Object.fromEntries(Object.entries(OPTIONS).map(([k, { type, default: d }]) => [k, { type, default: d }])) as { [K in keyof typeof OPTIONS]: { type: (typeof OPTIONS)[K]["type"]; default: (typeof OPTIONS)[K]["default"] } } });
+  parsed = parseArgs({ options: Object.fromEntries(Object.entries(OPTIONS).map(([k, { about: _, ...o }]) => [k, o])) as { [K in keyof typeof OPTIONS]: Omit<(typeof OPTIONS)[K], "about"> } });
 } catch (e) {
   console.error(`demo: ${(e as Error).message.split("\n")[0]}\n\n${demoHelp()}`);
   process.exit(2);
@@ -239,6 +239,7 @@ async function main() {
   // error (an uncaught one exits 70: worker/node/daemon.ts) is started again from its data directory,
   // a few times at most. The crash test's SIGKILLs are restarted by the crash test itself.
   const restarts = new Map<string, number>();
+  const killedOnPurpose = new WeakSet<ChildProcess>();
   const MAX_RESTARTS = 3;
   const startNode = (c: NodeConfig): ChildProcess => {
     const config = join(c.dataDir, "config.json");
@@ -246,11 +247,12 @@ async function main() {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
     children.push(child);
     child.on("exit", (code, signal) => {
-      if (stopping || signal !== null || code === 0) return;
+      // Not restarted here: a clean exit, the demo's own shutdown, and the crash test's kill (it restarts that one itself).
+      if (stopping || code === 0 || killedOnPurpose.has(child)) return;
       const n = (restarts.get(c.name) ?? 0) + 1;
       restarts.set(c.name, n);
-      if (n > MAX_RESTARTS) return say(`   ${c.name} exited with code ${code} ${MAX_RESTARTS} times: not restarted again (see ${join(c.dataDir, "events.jsonl")})`);
-      say(`   ${c.name} exited with code ${code}: restarting it (${n}/${MAX_RESTARTS})`);
+      if (n > MAX_RESTARTS) return say(`   ${c.name} exited (${signal ?? `code ${code}`}) after ${MAX_RESTARTS} restarts: not restarted again (see ${join(c.dataDir, "events.jsonl")})`);
+      say(`   ${c.name} exited (${signal ?? `code ${code}`}): restarting it (${n}/${MAX_RESTARTS})`);
       setTimeout(() => {
         if (!stopping) processes.set(c.name, startNode(c));
       }, 1000);
@@ -275,8 +277,12 @@ async function main() {
       if (!existsSync(f)) continue;
       const committed = readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === "committed" || e.event === "vote-committed");
       if (!committed) continue;
+      const running = processes.get(name)!;
+      // A node that already exited (and that the supervisor restarts) is not killed and started a second time.
+      if (running.exitCode !== null || running.signalCode !== null) continue;
       pendingCrash.delete(name);
-      processes.get(name)!.kill("SIGKILL");
+      killedOnPurpose.add(running);
+      running.kill("SIGKILL");
       setTimeout(() => {
         processes.set(name, startNode(c));
         crashes.push({ node: name, killedAfter: committed.event, restartedAt: new Date().toISOString() });

@@ -9,6 +9,7 @@
  */
 import { expect } from "chai";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { network } from "hardhat";
@@ -89,6 +90,12 @@ describe("fedstake dashboard", function () {
     expect([chart.status, (await chart.text()).length > 100_000]).to.deep.equal([200, true]);
     expect((await get("/app.js")).status).to.equal(200);
     expect((await get("/nope")).status).to.equal(404);
+    // DNS rebinding: a request naming another host (a page whose name resolves to 127.0.0.1) is refused.
+    const port = new URL(dash.url).port;
+    const status = (host: string) =>
+      new Promise<number>((resolve, reject) => request({ host: "127.0.0.1", port, path: "/api/job", headers: { host } }, (res) => resolve(res.statusCode ?? 0)).on("error", reject).end());
+    expect(await status("evil.example")).to.equal(421);
+    expect(await status(`localhost:${port}`)).to.equal(200);
   });
 
   it("shows the phase with its deadline in chain time before the job starts and during round 1", async function () {

@@ -37,6 +37,12 @@ describe("daemon: an uncaught error ends the process, to be restarted from its s
     expect(JSON.parse(r.stdout.trim().split("\n").at(-1)!)).to.deep.equal({ event: "fatal", kind: "uncaught exception", message: "boom in a callback" });
   });
 
+  it("keeps running when a peer resets a connection (an error of the network stack, not of the node)", async function () {
+    const r = await run(`setTimeout(() => { const e = new Error("read ECONNRESET"); e.code = "ECONNRESET"; throw e; }, 10); setTimeout(() => { const e = new Error("stream reset"); e.name = "StreamResetError"; Promise.reject(e); }, 20);`);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.include("still running").and.include('"event":"peer-error"');
+  });
+
   it("exits non-zero on an unhandled rejection, after logging it", async function () {
     const r = await run(`Promise.reject(new Error("nobody awaited this"));`);
     expect(r.code).to.equal(EXIT_UNCAUGHT);

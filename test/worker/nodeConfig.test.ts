@@ -32,6 +32,7 @@ describe("node config", function () {
   it("names the problem: a deployment file that cannot be read, an address that is not one", function () {
     expect(() => readConfig(write("missing.json", { ...base, deployment: "nowhere.json" }))).to.throw(/"deployment" names .*nowhere\.json, which cannot be read/);
     expect(() => readConfig(write("bad.json", { ...base, deployment: { ...DEP, coordinator: "0x12" } }))).to.throw(/deployment\.coordinator must be an address, got "0x12"/);
+    expect(() => readConfig(write("null.json", { ...base, deployment: null }))).to.throw(/"deployment" must be the contracts' addresses or the path of a deployment file/);
   });
 
   it("the data directory is $FEDSTAKE_HOME, else ~/.fedstake", function () {

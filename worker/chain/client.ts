@@ -127,7 +127,7 @@ function findRevertData(e: unknown): string | undefined {
 
 /** The node already has a transaction at this nonce (this one, mined or pending, or another). */
 const NONCE_USED = /nonce too low|nonce has already been used|NONCE_EXPIRED/i;
-const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|timeout|fetch failed|503|502|429/i;
+const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|timeout|fetch failed|503|502|429|nonce too high/i;
 
 /**
  * Gas added to every estimate: the same call costs more when it lands in a later block than the one it
@@ -145,7 +145,9 @@ const RACE_GAS_HEADROOM: Record<string, bigint> = { attestModel: 200_000n, final
 const nextNonces = new WeakMap<object, Map<string, number>>();
 /**
  * Signing is one at a time per account and provider: two sends racing between reading the nonce and
- * recording the next one would sign the same nonce (the same bytes, for the same call).
+ * recording the next one would sign the same nonce (the same bytes, for the same call). Broadcasting is
+ * not serialised: a later nonce broadcast before an earlier one is refused as "nonce too high" by an
+ * automining chain, and is re-broadcast (the same bytes) after a backoff, like a transient RPC error.
  */
 const signing = new WeakMap<object, Map<string, Promise<unknown>>>();
 function oneAtATime<T>(provider: object, account: string, f: () => Promise<T>): Promise<T> {
@@ -236,11 +238,16 @@ async function sendRequest(
       // A mined revert carries no reason in its receipt: it passed estimation, so what made it fail landed
       // in the same block before it (another validator's attestation, a racing finalize). Replaying the
       // call on that block's state names the error.
-      const why = await provider.call({ ...request, from: wallet.address, blockTag: receipt.blockNumber }).then(
-        () => undefined,
-        (e: unknown) => decodeRevert(e),
+      const replay = await provider.call({ ...request, from: wallet.address, blockTag: receipt.blockNumber }).then(
+        () => ({ ok: true as const }),
+        (e: unknown) => ({ ok: false as const, name: decodeRevert(e), message: (e as { shortMessage?: string }).shortMessage ?? (e as Error).message }),
       );
-      throw new ChainError(`${label} reverted in block ${receipt.blockNumber}${why ? `: ${why}` : " (replayed on that block's state it succeeds: no reason to give)"}`, why?.split("(")[0]);
+      const why = replay.ok
+        ? " (replayed on that block's state it succeeds: it failed on what came before it in the block, or on gas)"
+        : replay.name
+          ? `: ${replay.name}`
+          : ` (replayed, it fails without a decodable reason: ${String(replay.message).slice(0, 120)})`;
+      throw new ChainError(`${label} reverted in block ${receipt.blockNumber}${why}`, replay.ok ? undefined : replay.name?.split("(")[0]);
     }
     return receipt;
   }

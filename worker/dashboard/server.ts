@@ -63,6 +63,12 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       res.writeHead(405, HEADERS).end();
       return;
     }
+    // DNS rebinding: a web page whose name resolves to 127.0.0.1 could read this one; only loopback names are served.
+    const host = (req.headers.host ?? "").replace(/:\d+$/, "");
+    if (host !== "127.0.0.1" && host !== "localhost" && host !== "[::1]") {
+      res.writeHead(421, HEADERS).end();
+      return;
+    }
     if (path === "/api/job") {
       current().then(
         (body) => res.writeHead(200, { ...HEADERS, "Content-Type": "application/json" }).end(body),

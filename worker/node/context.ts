@@ -266,7 +266,8 @@ export class NodeContext {
     await this.dialPeers();
     const res = await this.chain.coord.getFunction("roundResult")(this.jobId, round);
     const cid = await cidFromChain(res.baseDigest, Number(res.baseCodec));
-    await this.dialAccounts(await modelHolders(this.chain.coord, this.jobId, res.baseDigest));
+    const me = this.wallet.address.toLowerCase();
+    await this.dialAccounts((await modelHolders(this.chain.coord, this.jobId, res.baseDigest)).filter((a) => a.toLowerCase() !== me));
     return { cid, tensors: await this.fetchModel(cid) };
   }
 
@@ -310,6 +311,7 @@ export function readConfig(file: string): NodeConfig {
       throw new Error(`node config ${file}: "deployment" names ${at}, which cannot be read: ${(e as Error).message}`);
     }
   }
+  if (typeof cfg.deployment !== "object" || cfg.deployment === null) throw new Error(`node config ${file}: "deployment" must be the contracts' addresses or the path of a deployment file`);
   for (const k of ["token", "stakeManager", "coordinator"] as const) {
     if (!/^0x[0-9a-fA-F]{40}$/.test(String(cfg.deployment[k]))) throw new Error(`node config ${file}: deployment.${k} must be an address, got ${JSON.stringify(cfg.deployment[k])}`);
   }

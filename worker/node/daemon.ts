@@ -25,6 +25,16 @@ export const EXIT_UNCAUGHT = 70;
 export function exitOnUncaught(ctx: Pick<NodeContext, "cfg" | "log">): void {
   const fatal = (kind: string) => (e: unknown) => {
     const message = e instanceof Error ? e.message : String(e);
+    // A peer that drops or resets a connection mid-handshake or mid-transfer surfaces inside the libp2p
+    // stack as an error no caller can catch. That says nothing about this node's own state: log it, go on.
+    if (isPeerNetworkError(e)) {
+      try {
+        ctx.log("peer-error", { kind, message: message.slice(0, 300) });
+      } catch {
+        // logging is a courtesy
+      }
+      return;
+    }
     console.error(`[${ctx.cfg.name}] ${kind}, exiting (status ${EXIT_UNCAUGHT}); a restart resumes from the state file:`, e);
     try {
       ctx.log("fatal", { kind, message: message.slice(0, 300) });
@@ -35,6 +45,15 @@ export function exitOnUncaught(ctx: Pick<NodeContext, "cfg" | "log">): void {
   };
   process.on("uncaughtException", fatal("uncaught exception"));
   process.on("unhandledRejection", fatal("unhandled rejection"));
+}
+
+/** Connection-level errors of the peer-to-peer stack (a peer hung up, reset or timed out a stream). */
+const PEER_ERROR_NAMES = new Set(["AbortError", "TimeoutError", "StreamResetError", "StreamStateError", "StreamClosedError", "ConnectionClosedError", "MuxerClosedError", "UnexpectedEOFError"]);
+const PEER_ERROR_CODES = /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|ERR_STREAM_(RESET|PREMATURE_CLOSE|DESTROYED|WRITE_AFTER_END)|ERR_CONNECTION_CLOSED|ERR_MUXER_CLOSED|ERR_ENCRYPTION_FAILED|ERR_UNEXPECTED_EOF)$/;
+export function isPeerNetworkError(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const code = (e as { code?: unknown }).code;
+  return PEER_ERROR_NAMES.has(e.name) || (typeof code === "string" && PEER_ERROR_CODES.test(code));
 }
 
 /** `workerHooks`: only simulations pass them (sim/attacks/); a node config cannot. */

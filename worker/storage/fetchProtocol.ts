@@ -103,7 +103,10 @@ export async function serveFetch(libp2p: Libp2p, blockstore: Blockstore): Promis
       const read = (i: number) => {
         if (i < queue.length && !reads.has(i)) {
           const cid = queue[i]!;
-          reads.set(i, Promise.resolve(blockstore.has(cid)).then((has: boolean) => (has ? readBlock(blockstore, cid) : undefined)));
+          const p = Promise.resolve(blockstore.has(cid)).then((has: boolean) => (has ? readBlock(blockstore, cid) : undefined));
+          // Read ahead: if the peer hangs up first, nobody awaits this read; its failure must not go unhandled.
+          p.catch(() => {});
+          reads.set(i, p);
         }
       };
       let missing: CID | undefined;
