@@ -181,8 +181,6 @@ export async function run(argv: string[]): Promise<number | undefined> {
     }
     console.error(`${where}: ${(e as Error).message}`);
     if (e instanceof UsageError && cmd !== program && cmd.commands.length === 0) console.error(`usage: ${where} ${cmd.usage()}`);
-    // The demo parses its own options with node:util parseArgs, whose errors are usage errors too.
-    const parseArgsError = String((e as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS");
-    return e instanceof UsageError || parseArgsError ? 2 : 1;
+    return e instanceof UsageError ? 2 : 1;
   }
 }
