@@ -66,13 +66,15 @@ contract TrainingCoordinator is CoordinatorBase {
     /// Needs `minWorkerStake` of free stake and locks `max(rejectSlashAmount, missedRevealSlashAmount)` of it
     /// until the round's slash deadline (or until claimed or released, earlier).
     function commitUpdate(uint256 jobId, uint256 round, bytes32 commitment) external whenNotPaused {
+        // Before the phase check: the last commitment may have closed the phase, and its sender retrying
+        // (a resent transaction, a restart) must learn that it committed, not that the phase is over.
+        Round storage r = _rounds[jobId][round];
+        if (r.updateCommitment[msg.sender] != 0) revert AlreadyCommitted();
         JobState memory s = _requireRound(jobId, round, Phase.Commit);
         JobConfig storage c = _config[jobId];
         if (uint256(commitment) <= STATE_MAX) revert InvalidCommitment();
         if (s.commitCount == type(uint16).max) revert TooManyUpdates(type(uint16).max);
         if (_committee[jobId].member[msg.sender].position != 0) revert ValidatorCannotSubmit();
-        Round storage r = _rounds[jobId][round];
-        if (r.updateCommitment[msg.sender] != 0) revert AlreadyCommitted();
         r.updateCommitment[msg.sender] = commitment;
         _state[jobId].commitCount = s.commitCount + 1;
         emit UpdateCommitted(jobId, round, msg.sender, commitment);
@@ -85,12 +87,13 @@ contract TrainingCoordinator is CoordinatorBase {
         external
         whenNotPaused
     {
-        JobState memory s = _requireRound(jobId, round, Phase.Reveal);
-        JobConfig storage c = _config[jobId];
         Round storage r = _rounds[jobId][round];
         bytes32 stored = r.updateCommitment[msg.sender];
+        // Before the phase check, as in commitUpdate: the last reveal closes the phase.
+        if (stored != 0 && uint256(stored) <= STATE_MAX) revert AlreadyRevealed();
+        JobState memory s = _requireRound(jobId, round, Phase.Reveal);
+        JobConfig storage c = _config[jobId];
         if (stored == 0) revert NotCommitted();
-        if (uint256(stored) <= STATE_MAX) revert AlreadyRevealed();
         if (updateCommitment(jobId, round, msg.sender, cidDigest, cidCodec, numSamples, salt) != stored) {
             revert RevealMismatch();
         }
@@ -112,38 +115,42 @@ contract TrainingCoordinator is CoordinatorBase {
     /// The caller must be a member eligible this round and have held at least the minimum validator stake at
     /// round start. Locks `missedVoteSlashBps` of that weight until the reveal.
     function commitVote(uint256 jobId, uint256 round, bytes32 commitment) external whenNotPaused {
+        Committee.Member storage m = _committee[jobId].member[msg.sender];
+        // Before the phase check, as in commitUpdate: the last vote commitment closes the phase.
+        if (round != 0 && m.commitRound == round) revert AlreadyCommitted();
         JobState memory s = _requireRound(jobId, round, Phase.VoteCommit);
         if (commitment == 0) revert InvalidCommitment();
-        Committee.Member storage m = _committee[jobId].member[msg.sender];
         if (m.position == 0 || m.eligibleFrom > round) revert NotInCommittee();
-        if (m.commitRound == round) revert AlreadyCommitted();
         JobConfig storage c = _config[jobId];
         uint256 minStake = c.minValidatorStake;
         uint256 st = stakeManager.stakeAt(msg.sender, s.roundStart - 1);
         if (st < minStake) revert InsufficientStake(minStake, st);
         m.commitRound = uint32(round);
+        _state[jobId].voteCommitCount = s.voteCommitCount + 1;
         _voteSlot[jobId][msg.sender] = commitment;
         emit VoteCommitted(jobId, round, msg.sender, commitment);
-        stakeManager.lock(msg.sender, (st * c.missedVoteSlashBps) / BPS, _slashDeadline(c, s.roundStart), 0);
+        stakeManager.lock(msg.sender, (st * c.missedVoteSlashBps) / BPS, _slashDeadlineFromPhases(c, s.roundStart), 0);
     }
 
     /// @notice Reveals a committed vote and releases its lock. Bit i of `acceptBitmap` accepts the update
     /// revealed i-th.
     function revealVote(uint256 jobId, uint256 round, uint256 acceptBitmap, bytes32 salt) external whenNotPaused {
-        JobState memory s = _requireRound(jobId, round, Phase.VoteReveal);
         Committee.Member storage m = _committee[jobId].member[msg.sender];
+        // Before the phase check, as in commitUpdate: the last vote reveal closes the phase.
+        if (round != 0 && m.revealRound == round) revert AlreadyRevealed();
+        JobState memory s = _requireRound(jobId, round, Phase.VoteReveal);
         if (m.commitRound != round) revert NotCommitted();
-        if (m.revealRound == round) revert AlreadyRevealed();
         if (voteCommitment(jobId, round, msg.sender, acceptBitmap, salt) != _voteSlot[jobId][msg.sender]) {
             revert RevealMismatch();
         }
         if (acceptBitmap & ~Bitmap256.lowMask(s.revealCount) != 0) revert InvalidBitmap(acceptBitmap, s.revealCount);
         m.revealRound = uint32(round);
+        _state[jobId].voteRevealCount = s.voteRevealCount + 1;
         _voteSlot[jobId][msg.sender] = bytes32(acceptBitmap);
         emit VoteRevealed(jobId, round, msg.sender, acceptBitmap);
         JobConfig storage c = _config[jobId];
         uint256 st = stakeManager.stakeAt(msg.sender, s.roundStart - 1);
-        stakeManager.unlock(msg.sender, (st * c.missedVoteSlashBps) / BPS, _slashDeadline(c, s.roundStart));
+        stakeManager.unlock(msg.sender, (st * c.missedVoteSlashBps) / BPS, _slashDeadlineFromPhases(c, s.roundStart));
     }
 
     /// @notice Attests the CID of the aggregate model a validator computed from the round's accepted updates.
@@ -169,6 +176,21 @@ contract TrainingCoordinator is CoordinatorBase {
             s.idleRounds = 0;
             _advance(jobId, s, digest, codec);
         }
+    }
+
+    /// @notice Publishes the caller's held-out score of the model it attested in `round`: the accuracy (basis
+    /// points; `NO_ACCURACY` for a regression job) and mean loss (× 1e6) on `samples` samples of its own data.
+    /// Informational and unverifiable (nobody else holds that data): nothing on chain reads it; it gives a
+    /// job's operators and sponsor a per-round accuracy curve without a trusted reporter, as the scores of
+    /// every attesting validator side by side. Only the round's attesters report, until they attest again.
+    function reportModelScore(uint256 jobId, uint256 round, uint16 accuracyBps, uint64 lossMicro, uint32 samples)
+        external
+    {
+        Committee.Member storage m = _committee[jobId].member[msg.sender];
+        // (A member that left and joined again has a later eligibleFrom: its old attestation does not count.)
+        if (round == 0 || m.position == 0 || m.attestRound != round || m.eligibleFrom > round) revert NotAttested();
+        if (accuracyBps > BPS && accuracyBps != NO_ACCURACY) revert InvalidScore(accuracyBps);
+        emit ModelScored(jobId, round, msg.sender, accuracyBps, lossMicro, samples);
     }
 
     /// @notice Tallies the round's votes at round-start stake and decides it. Anyone may call it once the
@@ -309,8 +331,7 @@ contract TrainingCoordinator is CoordinatorBase {
         res.committedStake = SafeCast.toUint128(v.committedStake);
         res.revealedStake = SafeCast.toUint128(v.revealedStake);
         uint256 end = _voteRevealEnd(c, s.roundStart);
-        // end + slashWindow is _slashDeadline's value, from the config slot already read (slashSpan's is not: +2k gas).
-        if (block.timestamp >= end + c.slashWindow || _overlapsPause(s.roundStart, end)) {
+        if (block.timestamp >= _slashDeadlineFromPhases(c, s.roundStart) || _overlapsPause(s.roundStart, end)) {
             res.outcome = Outcome.Voided;
         } else if (v.committeeStake == 0 || v.committedStake * BPS < uint256(c.quorumBps) * v.committeeStake) {
             res.outcome = Outcome.NoQuorum;

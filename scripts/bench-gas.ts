@@ -112,6 +112,7 @@ async function measure(nUpdates: number, nValidators: number, pool: HardhatEther
     const [cur, phase] = await p.coord.phaseOf(jobId);
     if (cur !== round || phase !== BigInt(Phase.Attest)) break;
     add("attestModel", await gasOf(as(p.coord, v).attestModel(jobId, round, model, Codec.raw)));
+    add("reportModelScore", await gasOf(as(p.coord, v).reportModelScore(jobId, round, 9000, 250_000n, 3000)));
   }
   for (const [i, s] of subs.entries()) add("claimUpdateReward", await gasOf(as(p.coord, s.worker).claimUpdateReward(jobId, round, BigInt(i))));
   for (const v of p.validators) add("claimVoteReward", await gasOf(as(p.coord, v).claimVoteReward(jobId)));
@@ -130,7 +131,7 @@ for (const [u, v] of SIZES) {
   );
   results[`finalizeRound_${key}`] = median(gas.finalizeRound!);
   if (key === PER_PARTICIPANT_SIZE) {
-    for (const k of ["commitUpdate", "revealUpdate", "commitVote", "revealVote", "attestModel", "claimUpdateReward", "claimVoteReward"]) {
+    for (const k of ["commitUpdate", "revealUpdate", "commitVote", "revealVote", "attestModel", "reportModelScore", "claimUpdateReward", "claimVoteReward"]) {
       results[k] = median(gas[k]!);
     }
     // `claim`: the dearer of the two claim calls (workers and validators claim through different functions).
@@ -153,7 +154,7 @@ if (!process.env.BENCH_GAS_SIZES) {
   console.log("  measured 256x256 worst-case votes");
 }
 
-const ordered = ["commitUpdate", "revealUpdate", "commitVote", "revealVote", "attestModel", "claim", "claimUpdateReward", "claimVoteReward", ...SIZES.map(([u, v]) => `finalizeRound_${u}x${v}`), ...(process.env.BENCH_GAS_SIZES ? [] : ["finalizeRound_256x64_worstCase", "finalizeRound_256x64_allWithheld", "finalizeRound_256x256_worstCase"])];
+const ordered = ["commitUpdate", "revealUpdate", "commitVote", "revealVote", "attestModel", "reportModelScore", "claim", "claimUpdateReward", "claimVoteReward", ...SIZES.map(([u, v]) => `finalizeRound_${u}x${v}`), ...(process.env.BENCH_GAS_SIZES ? [] : ["finalizeRound_256x64_worstCase", "finalizeRound_256x64_allWithheld", "finalizeRound_256x256_worstCase"])];
 const out: Record<string, number> = {};
 for (const k of ordered) out[k] = results[k]!;
 console.log("\n call                      gas        target     ");

@@ -6,13 +6,15 @@
  *
  *   npm run bench:robustness                       (20 workers, 5 validators, 10 rounds, the full grid)
  *   npm run bench:robustness -- --attacks signflip,noise --fractions 0.45 --rounds 5 --defences vote,fedavg
+ *   npm run bench:robustness -- --compression int8,topk:0.01:2    (every vote cell once per compression;
+ *                                                                   the baselines aggregate dense deltas)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { network } from "hardhat";
 import { ATTACKS } from "../sim/attacks/index.ts";
-import { DEFAULT_POPULATION, DEFENCES, Population, runCell, type Cell, type Defence, type Row } from "../sim/harness.ts";
+import { compressionLabel, DEFAULT_POPULATION, DEFENCES, parseCompressionLabel, Population, runCell, type Cell, type Defence, type Row } from "../sim/harness.ts";
 
 const { values: opt } = parseArgs({
   options: {
@@ -23,6 +25,7 @@ const { values: opt } = parseArgs({
     fractions: { type: "string", default: "0.1,0.3,0.45" },
     colluding: { type: "string", default: "0,0.2,0.4" },
     defences: { type: "string", default: DEFENCES.join(",") },
+    compression: { type: "string", default: "int8" },
     out: { type: "string", default: "bench/results" },
   },
 });
@@ -34,6 +37,13 @@ for (const d of defences) if (!DEFENCES.includes(d)) throw new Error(`--defences
 const fractions = list(opt.fractions!).map(Number);
 const colluding = list(opt.colluding!).map(Number);
 if (![...fractions, ...colluding].every((f) => f >= 0 && f < 1)) throw new Error("--fractions and --colluding take numbers in [0, 1)");
+const compressions = list(opt.compression!).map((c) => {
+  try {
+    return parseCompressionLabel(c);
+  } catch (e) {
+    throw new Error(`--compression: ${(e as Error).message}`);
+  }
+});
 
 const pop = await Population.create({ ...DEFAULT_POPULATION, workers: Number(opt.workers), validators: Number(opt.validators), rounds: Number(opt.rounds) });
 const { ethers, networkHelpers: helpers } = await network.create();
@@ -41,14 +51,16 @@ const { ethers, networkHelpers: helpers } = await network.create();
 // The grid: the honest run once per defence, then each attack × fraction × defence; the vote with
 // colluding validator stake at every fraction.
 const cells: Cell[] = [];
-for (const d of defences) cells.push({ attack: "none", fraction: 0, colludingStakeBps: 0, defence: d });
+for (const d of defences) for (const compression of d === "vote" ? compressions : [undefined]) cells.push({ attack: "none", fraction: 0, colludingStakeBps: 0, defence: d, compression });
 // The reference for each fraction: FedAvg of the honest workers alone (the attackers left out).
 if (defences.includes("honest-only")) for (const f of fractions) cells.push({ attack: "none", fraction: f, colludingStakeBps: 0, defence: "honest-only" });
 for (const a of attacks) {
   for (const f of fractions) {
     for (const d of defences) {
       if (d === "honest-only") continue;
-      for (const cs of d === "vote" ? colluding : [0]) cells.push({ attack: a, fraction: f, colludingStakeBps: Math.round(cs * 10_000), defence: d });
+      for (const cs of d === "vote" ? colluding : [0]) {
+        for (const compression of d === "vote" ? compressions : [undefined]) cells.push({ attack: a, fraction: f, colludingStakeBps: Math.round(cs * 10_000), defence: d, compression });
+      }
     }
   }
 }
@@ -56,7 +68,7 @@ const rows: Row[] = [];
 const honestOnly = new Map<string, number>();
 const t0 = Date.now();
 for (const [i, c] of cells.entries()) {
-  console.log(`[${i + 1}/${cells.length}] ${c.attack} ${Math.round(c.fraction * 100)} % ${c.defence}${c.colludingStakeBps ? ` (${c.colludingStakeBps / 100} % colluding stake)` : ""}  (${Math.round((Date.now() - t0) / 1000)} s)`);
+  console.log(`[${i + 1}/${cells.length}] ${c.attack} ${Math.round(c.fraction * 100)} % ${c.defence}${c.compression ? ` ${compressionLabel(c.compression)}` : ""}${c.colludingStakeBps ? ` (${c.colludingStakeBps / 100} % colluding stake)` : ""}  (${Math.round((Date.now() - t0) / 1000)} s)`);
   const row = await runCell(pop, c, { ethers, helpers }, (m) => console.log(m));
   rows.push(row);
   if (c.attack === "none" && c.defence === "honest-only") honestOnly.set("", row.finalAccuracy);
@@ -79,8 +91,9 @@ function chart(rs: Row[]): string {
   const svgs = [...by.entries()].map(([attack, list]) => {
     const series = new Map<string, Row[]>();
     for (const r of [...rs.filter((x) => x.attack === "none"), ...list]) {
-      const key = r.defence === "vote" ? `vote (${r.colludingStakeBps / 100} % colluding)` : r.defence;
-      if (r.attack === "none" && r.defence === "vote") for (const b of [0, 2000, 4000]) series.set(`vote (${b / 100} % colluding)`, [...(series.get(`vote (${b / 100} % colluding)`) ?? []), r]);
+      const vote = (bps: number) => `vote (${bps / 100} % colluding${compressions.length > 1 && r.compression ? `, ${compressionLabel(r.compression)}` : ""})`;
+      const key = r.defence === "vote" ? vote(r.colludingStakeBps) : r.defence;
+      if (r.attack === "none" && r.defence === "vote") for (const b of [0, 2000, 4000]) series.set(vote(b), [...(series.get(vote(b)) ?? []), r]);
       else series.set(key, [...(series.get(key) ?? []), r]);
     }
     const W = 420, H = 260, x = (f: number) => 50 + (f / 0.5) * (W - 70), y = (a: number) => H - 30 - a * (H - 50);
@@ -99,8 +112,8 @@ function chart(rs: Row[]): string {
   return `<!doctype html><meta charset="utf-8"><title>fedstake robustness</title><h1>Final test accuracy vs attacker fraction</h1><p>${pop.o.workers} workers, ${pop.o.validators} validators, ${pop.o.rounds} rounds, MNIST Dirichlet(${pop.o.alpha}).</p>${svgs.join("<br>")}`;
 }
 
-console.log("\nattack      frac  defence              collude  accuracy  att.acc/sub  hon.rej/sub  backdoor  slashed a/h  rewards→att  conserved");
+console.log("\nattack      frac  defence              compression     collude  accuracy  att.acc/sub  hon.rej/sub  backdoor  slashed a/h  rewards→att  conserved");
 for (const r of rows) {
-  console.log(`${r.attack.padEnd(11)} ${String(Math.round(r.fraction * 100)).padStart(4)}%  ${r.defence.padEnd(20)} ${String(r.colludingStakeBps / 100).padStart(6)}%  ${(r.finalAccuracy * 100).toFixed(2).padStart(7)}%  ${`${r.attackerAccepted}/${r.attackerSubmitted}`.padStart(11)}  ${`${r.honestRejected}/${r.honestSubmitted}`.padStart(11)}  ${r.backdoorSuccess === null ? "       -" : ((r.backdoorSuccess * 100).toFixed(1) + "%").padStart(8)}  ${`${r.attackerSlashed}/${r.honestSlashed}`.padStart(11)}  ${r.rewardsToAttackers.padStart(11)}  ${r.tokensConserved ?? "-"}`);
+  console.log(`${r.attack.padEnd(11)} ${String(Math.round(r.fraction * 100)).padStart(4)}%  ${r.defence.padEnd(20)} ${(r.compression ? compressionLabel(r.compression) : "-").padEnd(15)} ${String(r.colludingStakeBps / 100).padStart(6)}%  ${(r.finalAccuracy * 100).toFixed(2).padStart(7)}%  ${`${r.attackerAccepted}/${r.attackerSubmitted}`.padStart(11)}  ${`${r.honestRejected}/${r.honestSubmitted}`.padStart(11)}  ${r.backdoorSuccess === null ? "       -" : ((r.backdoorSuccess * 100).toFixed(1) + "%").padStart(8)}  ${`${r.attackerSlashed}/${r.honestSlashed}`.padStart(11)}  ${r.rewardsToAttackers.padStart(11)}  ${r.tokensConserved ?? "-"}`);
 }
 console.log(`\nwrote ${join(opt.out!, "robustness.json")} and robustness.html (${Math.round((Date.now() - t0) / 1000)} s)`);

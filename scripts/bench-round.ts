@@ -18,11 +18,13 @@
  *              attestations, reward claims (which release the workers' stake locks), lock releases and
  *              slashes; committee joins and leaves and vote-reward claims are per job, not per round
  *
- * Phase lengths are the shortest this network allows: 1 s blocks, daemons polling every 0.5 s, so
- * reveal / vote reveal need 3 s and vote commit 3 s + 0.35 s per update; the commit phase is
- * sized from a calibration of one worker's training on this machine (N processes share its 2 cores;
- * shards are IID so that every worker trains the same amount). The slash window (after vote reveal,
- * off the critical path) is the demo's; the round with it must stay under the demo's 3600 s unbonding.
+ * Every phase closes as soon as everyone expected in it has acted (the contract's early closing; the
+ * demo sets minUpdates to its worker count), so phase lengths are only the fallback for someone absent:
+ * commit twice a calibration of one worker's training on this machine (N processes share its 2 cores;
+ * shards are IID so that every worker trains the same amount), the others 10 s (vote commit + 0.35 s
+ * per update). What is left as waiting is block time (1 s) and the daemons' 0.5 s polling. The slash
+ * window (after vote reveal, off the critical path) is the demo's; the round with it must stay under
+ * the demo's 3600 s unbonding.
  *
  *   npm run bench:round -- --workers 4,8,16 --epochs 5 [--heavy-epochs 40]
  */
@@ -31,6 +33,7 @@ import { mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } fro
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadMnist } from "../worker/data/mnist.ts";
+import { inHome } from "../worker/node/home.ts";
 import { MNIST_MLP } from "../worker/training/presets.ts";
 import { initParams } from "../worker/training/model.ts";
 import { Trainer } from "../worker/training/trainer.ts";
@@ -82,7 +85,8 @@ function runDemo(args: string[]): Promise<string> {
       out += d;
       process.stdout.write(d.toString().replace(/^(?=.)/gm, "    "));
     });
-    child.on("exit", (code) => (code === 0 ? res(realpathSync(join(ROOT, "runs/latest"))) : rej(new Error(`demo ${args.join(" ")} exited ${code}`))));
+    // The demo writes its run under the data directory (worker/node/home.ts) and points runs/latest at it.
+    child.on("exit", (code) => (code === 0 ? res(realpathSync(inHome("runs", "latest"))) : rej(new Error(`demo ${args.join(" ")} exited ${code}`))));
   });
 }
 
@@ -91,10 +95,11 @@ async function measure(n: number, epochs: number) {
   // batches: N of them on 2 cores take about N times as long as one alone (measured 3.9× at N = 4).
   // IID shards make every worker's share the same size.
   const alone = await calibrate(Math.floor(TRAIN_SAMPLES / n), epochs);
-  const commit = Math.ceil(alone * n * 1.15 + 4);
-  // Validators fetch updates while the reveal phase is open; vote commit needs the held-out evaluation
-  // of every update (~0.2 s each when the machine is shared) and a transaction.
-  const phases = [commit, 3, 3 + Math.ceil(0.35 * n), 3, 30];
+  // Phases close as soon as everyone expected in them has acted (the demo sets minUpdates to every
+  // worker), so the windows are safety nets for absent participants, not the round's length: twice the
+  // calibrated training for commit, and generous vote windows (held-out evaluation of every update).
+  const commit = Math.ceil(alone * n * 2 + 10);
+  const phases = [commit, 10, 10 + Math.ceil(0.35 * n), 10, 30];
   console.log(`\n${n} workers, ${M} validators, ${epochs} local epochs on ${Math.floor(TRAIN_SAMPLES / n)} samples each (alone: ${alone.toFixed(2)} s); phases ${phases.join(",")} s`);
   const dir = await runDemo(["--workers", String(n), "--validators", String(M), "--rounds", "2", "--attack", "none", "--port", "0", "--epochs", String(epochs), "--partition", "iid", "--train-samples", String(TRAIN_SAMPLES), "--phases", phases.join(",")]);
   const rounds = JSON.parse(readFileSync(join(dir, "rounds.json"), "utf8")) as { round: number; outcome: string; testAccuracy: number | null; updates: unknown[]; timing: { start: number; modelAcceptedAt: number | null } }[];

@@ -18,12 +18,12 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { HDNodeWallet, Mnemonic, parseEther, Wallet, type EventLog } from "ethers";
-import { attach, deployProtocol, revealedUpdates, sendTx } from "../worker/chain/client.ts";
+import { attach, deployProtocol, revealedUpdates, sendTx, sendValue } from "../worker/chain/client.ts";
 import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
 import { defaultJobParams, hasBit, JobStatus, Outcome, outcomeName } from "../worker/chain/protocol.ts";
 import { loadMnist } from "../worker/data/mnist.ts";
 import { MNIST_MLP } from "../worker/training/presets.ts";
-import type { NodeConfig } from "../worker/node/context.ts";
+import type { NodeConfig } from "../worker/node/config.ts";
 import { inHome } from "../worker/node/home.ts";
 import { parseValidation, type JobSpec } from "../worker/node/jobSpec.ts";
 import { modelArtifact } from "../worker/node/context.ts";
@@ -33,6 +33,7 @@ import { decodeArtifact } from "../worker/artifacts/index.ts";
 import { initParams, paramsOf } from "../worker/training/model.ts";
 import type { ModelSpec } from "../worker/training/spec.ts";
 import { evaluate } from "../worker/training/trainer.ts";
+import { readRounds, roundScore } from "../worker/dashboard/rounds.ts";
 import { startDashboard } from "../worker/dashboard/server.ts";
 import { ATTACKS, attackByName } from "../sim/attacks/index.ts";
 import { AGGREGATION_KINDS, parseAggregation } from "../worker/aggregation/index.ts";
@@ -52,7 +53,7 @@ const OPTIONS = {
   phases: { type: "string", default: "12,6,10,6,20", about: "phase lengths in seconds: commit,reveal,voteCommit,voteReveal,attest" },
   "slash-window": { type: "string", default: "300", about: "seconds after vote reveal within which finalize and every slash of a round must happen" },
   dataset: { type: "string", default: "mnist", about: "the data set (only mnist ships with the demo)" },
-  port: { type: "string", default: "8545", about: "the chain's RPC port on 127.0.0.1 (0 or a busy port: a free one)" },
+  port: { type: "string", default: "0", about: "the chain's RPC port on 127.0.0.1 (0: one the OS picks, so a chain of your own on 8545 is never touched; a busy port: a free one)" },
   "timeout-min": { type: "string", default: "15", about: "give up after this many minutes" },
   crash: { type: "string", default: "", about: "crash test: comma-separated node names (worker-0,validator-0) killed right after their first commit, then restarted" },
   help: { type: "boolean", short: "h", default: false, about: "print this help" },
@@ -145,7 +146,8 @@ async function main() {
   const validators = Array.from({ length: M }, (_, i) => wallet(2 + N + i));
   for (const w of [...workers, ...validators]) {
     if ((await provider.getBalance(w.address)) < parseEther("1")) {
-      await (await admin.sendTransaction({ to: w.address, value: parseEther("10") })).wait();
+      // Beyond the chain's 20 funded development accounts: gas money from the deployer.
+      await sendValue(admin, w.address, parseEther("10"));
     }
   }
 
@@ -187,6 +189,9 @@ async function main() {
     // At least 8 slots: filling them all with rejected updates (8 × 10 slashed) costs at least the
     // round's worker reward (80 of 100), as the contract requires.
     maxUpdates: Math.max(N, 8),
+    // The commit phase closes once every worker has committed; the later phases close once everyone
+    // expected in them has acted (the contract's early closing), so a round lasts as long as its work.
+    minUpdates: N,
     maxValidators: M,
     quorumBps: 5000,
     acceptBps: 5000,
@@ -195,8 +200,11 @@ async function main() {
     validatorShareBps: 2000,
     minWorkerStake: 10n * ONE,
     minValidatorStake: 100n * ONE,
-    rejectSlashAmount: 10n * ONE,
-    missedRevealSlashAmount: 5n * ONE,
+    // minUpdates (N) commitments shut the commit phase: together their slashes must cover the round's
+    // worker reward (80), or committing early and revealing nothing (or junk) would be a cheap way to
+    // shut honest workers out; so with few workers each slash is larger.
+    rejectSlashAmount: BigInt(Math.max(10, Math.ceil(80 / N))) * ONE,
+    missedRevealSlashAmount: BigInt(Math.max(5, Math.ceil(80 / N))) * ONE,
     // Each validator's committee bond, held from its stake until it leaves (slashed if evicted for absence).
     absenceSlashAmount: 10n * ONE,
   });
@@ -296,10 +304,10 @@ async function main() {
 
   // Live view: one block of lines per decided round.
   const test = await loadMnist("test");
-  const rounds: { round: number; testAccuracy: number | null; slashes: { account: string; reason: string; amount: string }[]; [k: string]: unknown }[] = [];
+  const rounds: { round: number; testAccuracy: number | null; heldOut?: ReturnType<typeof roundScore>; slashes: { account: string; reason: string; amount: string }[]; [k: string]: unknown }[] = [];
   const shown = new Set<string>();
-  // The live dashboard (what `fedstake dashboard` serves), with the validators' decision logs and the
-  // test accuracy the demo measures for each attested model (nothing on chain publishes accuracy).
+  // The live dashboard (what `fedstake dashboard` serves), with the validators' decision logs and, beside
+  // the validators' held-out scores on chain, the MNIST test accuracy the demo measures of each model.
   const dashboard = await startDashboard({
     coord,
     stake,
@@ -307,7 +315,7 @@ async function main() {
     jobId,
     port: 0,
     decisionLogs: configs.filter((c) => c.role === "validator").map((c) => join(c.dataDir, "events.jsonl")),
-    accuracy: async () => rounds.flatMap((r) => (r.testAccuracy === null ? [] : [{ round: r.round, accuracy: r.testAccuracy }])),
+    testAccuracy: async () => rounds.flatMap((r) => (r.testAccuracy === null ? [] : [{ round: r.round, accuracy: r.testAccuracy }])),
   });
   say(`dashboard: ${dashboard.url} (follows the job live)\n`);
   const deadline = Date.now() + Number(opt["timeout-min"]) * 60_000;
@@ -408,6 +416,10 @@ async function main() {
   say(`\nsettlement: ${settled}/${configs.length} nodes settled (rewards claimed, stake locks and committee bonds released)`);
   // Slashes are read again now: some are executed after their round's model was shown.
   for (const r of rounds) r.slashes = await slashesOf(BigInt(r.round));
+  // The validators' own held-out scores of each round's model, which they report on chain after attesting it.
+  const onChain = await readRounds(coord, jobId, Math.max(0, ...rounds.map((r) => r.round)));
+  for (const r of rounds) r.heldOut = roundScore(onChain[r.round - 1]!);
+  say(` held-out accuracy the validators report (median): ${rounds.map((r) => `round ${r.round} ${r.heldOut?.accuracy == null ? "-" : (100 * r.heldOut.accuracy).toFixed(1) + "%"}`).join(", ")}`);
 
   // The sponsor takes back what the job did not pay out (rounding dust, unpaid validator shares).
   const remainder = (await coord.getFunction("rewardPool")(jobId)) as bigint;

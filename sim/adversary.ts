@@ -8,7 +8,8 @@
 import type { EventLog } from "ethers";
 import { decodeArtifact, type Tensor } from "../worker/artifacts/index.ts";
 import { revealedUpdates } from "../worker/chain/client.ts";
-import { NodeContext, readConfig } from "../worker/node/context.ts";
+import { readConfig } from "../worker/node/config.ts";
+import { NodeContext } from "../worker/node/context.ts";
 import { runDaemon } from "../worker/node/daemon.ts";
 import { cidFromChain } from "../worker/storage/store.ts";
 import { ATTACKS, attackByName, hooksFor, type AttackSources } from "./attacks/index.ts";

@@ -6,6 +6,8 @@
  * commit a bitmap accepting every attacker and rejecting every honest update), artifacts in an in-memory
  * store; slashing, claims and lock releases are the daemons' own. The baselines train the same workers
  * with the same data and seeds and aggregate everything with no vote (or only the honest workers).
+ * A vote cell's workers send their updates with the cell's compression (the job spec's "compression",
+ * with error feedback); the baselines aggregate their dense float32 deltas.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +16,7 @@ import { HDNodeWallet, Mnemonic, type Contract, type EventLog, type Wallet } fro
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
 import { accounting, createJob, deployProtocol, ONE, toPhase } from "../test/helpers/fixture.ts";
-import { decodeArtifact, type Tensor } from "../worker/artifacts/index.ts";
+import { decodeArtifact, encodeArtifact, type Tensor } from "../worker/artifacts/index.ts";
 import { aggregate, type AggregationPolicy } from "../worker/aggregation/index.ts";
 import { revealedUpdates } from "../worker/chain/client.ts";
 import { bitmapOf, Phase } from "../worker/chain/protocol.ts";
@@ -22,8 +24,9 @@ import { subset, type Dataset } from "../worker/data/dataset.ts";
 import { loadMnist } from "../worker/data/mnist.ts";
 import { MNIST_MLP } from "../worker/training/presets.ts";
 import { dirichletSplit } from "../worker/data/partition.ts";
-import { modelArtifact, NodeContext, type NodeConfig } from "../worker/node/context.ts";
-import { parseJobSpec, type JobSpec } from "../worker/node/jobSpec.ts";
+import type { NodeConfig } from "../worker/node/config.ts";
+import { modelArtifact, NodeContext } from "../worker/node/context.ts";
+import { DEFAULT_COMPRESSION, parseCompression, parseJobSpec, type Compression, type JobSpec } from "../worker/node/jobSpec.ts";
 import { ValidatorRole } from "../worker/node/validatorRole.ts";
 import { WorkerRole } from "../worker/node/workerRole.ts";
 import { cidFromChain, cidToChain } from "../worker/storage/store.ts";
@@ -97,6 +100,29 @@ export class Population {
     const init = initParams(this.job.model);
     return paramsOf(this.job.model).map((p) => ({ name: p.name, shape: p.shape, data: init.get(p.name)! }));
   }
+
+  /** Bytes of an uncompressed update artifact (float32, header included): what compression ratios are against. */
+  f32UpdateBytes(): number {
+    const header = { kind: "update", jobId: 1n, round: 1, baseModelCid: new Uint8Array(36), worker: new Uint8Array(20), numSamples: 1n } as const;
+    return encodeArtifact(header, zerosLike(this.initialModel()), { encoding: "f32" }).length;
+  }
+}
+
+/** A compression as the command lines write it: "none", "f16", "int8", "topk:FRACTION:BITS". */
+export function compressionLabel(c: Compression): string {
+  return c.kind === "topk" ? `topk:${c.fraction}:${c.bits}` : c.kind;
+}
+
+/** The inverse of `compressionLabel`, checked as the job spec checks it. */
+export function parseCompressionLabel(label: string): Compression {
+  const [kind, ...params] = label.split(":");
+  const field = `compression "${label}"`;
+  if (kind !== "topk") {
+    if (params.length) throw new Error(`${field}: only topk takes parameters (topk:FRACTION:BITS)`);
+    return parseCompression({ kind }, field);
+  }
+  if (params.length !== 2) throw new Error(`${field}: write topk:FRACTION:BITS`);
+  return parseCompression({ kind, fraction: Number(params[0]), bits: Number(params[1]) }, field);
 }
 
 export interface Cell {
@@ -106,6 +132,8 @@ export interface Cell {
   /** Share of the validators' stake that colludes with the attackers (vote defence only). */
   colludingStakeBps: number;
   defence: Defence;
+  /** How the vote cell's workers send updates (absent: the job spec's default, int8). */
+  compression?: Compression;
 }
 
 export interface Row extends Cell {
@@ -126,6 +154,10 @@ export interface Row extends Cell {
   /** Node steps that failed (the daemons log and retry them; e.g. a slashed attacker without the stake to commit again). */
   stepFailures: number;
   accuracyByRound: number[];
+  /** Mean bytes of the revealed update artifacts (vote cells; null for the baselines). */
+  updateBytes: number | null;
+  /** Honest validators' rejections of honest updates, by reason code, one per validator and update (vote cells). */
+  honestRejectedBy: Record<string, number>;
   seconds: number;
 }
 
@@ -200,7 +232,7 @@ async function runBaseline(pop: Population, c: Cell, log: (m: string) => void): 
     ...c, rounds: pop.o.rounds, workers: N, finalAccuracy: final.accuracy,
     attackerAccepted: attackerAggregated, attackerSubmitted,
     honestRejected: 0, honestSubmitted: (N - A) * pop.o.rounds, backdoorSuccess: final.backdoor,
-    attackerSlashed: 0, honestSlashed: 0, rewardsToAttackers: "n/a", tokensConserved: null, stepFailures: 0, accuracyByRound,
+    attackerSlashed: 0, honestSlashed: 0, rewardsToAttackers: "n/a", tokensConserved: null, stepFailures: 0, accuracyByRound, updateBytes: null, honestRejectedBy: {},
     seconds: Math.round((performance.now() - t0) / 100) / 10,
   };
 }
@@ -222,8 +254,9 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
   for (const w of wallets) await helpers.setBalance(w.address, 10n ** 21n);
   const p = await deployProtocol(ethers, { workers: N, validators: V, signers: wallets as never });
   const store = new MemoryStore();
+  const job: JobSpec = { ...pop.job, compression: c.compression ?? DEFAULT_COMPRESSION };
   const initCid = await store.add(modelArtifact(0n, 0, new Uint8Array(0), pop.initialModel(), 0n));
-  const specCid = await store.add(new TextEncoder().encode(JSON.stringify(pop.job)));
+  const specCid = await store.add(new TextEncoder().encode(JSON.stringify(job)));
   const jobId = await createJob(p, helpers, {
     initialModelDigest: cidToChain(initCid).digest, initialModelCodec: cidToChain(initCid).codec,
     specDigest: cidToChain(specCid).digest, specCodec: cidToChain(specCid).codec,
@@ -233,7 +266,7 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
   const deployment = { chainId: 31337, token: await p.token.getAddress(), stakeManager: await p.stake.getAddress(), coordinator: await p.coord.getAddress() };
   const dir = mkdtempSync(join(tmpdir(), "fedstake-robustness-"));
   const cfg = (name: string, role: "worker" | "validator"): NodeConfig => ({ role, name, rpc: "", deployment, jobId: String(jobId), dataDir: join(dir, name), peers: [], data: { dataset: "idx", images: "", labels: "" }, train: TRAIN });
-  const ctxOf = (i: number, name: string, role: "worker" | "validator", data: Dataset) => NodeContext.inProcess({ cfg: cfg(name, role), wallet: wallets[2 + i]!, store: store.peer().asNodeStore(), job: pop.job, data });
+  const ctxOf = (i: number, name: string, role: "worker" | "validator", data: Dataset) => NodeContext.inProcess({ cfg: cfg(name, role), wallet: wallets[2 + i]!, store: store.peer().asNodeStore(), job, data });
   const isAttacker = (i: number) => i >= N - A;
   const attackerAddr = new Set(wallets.slice(2 + N - A, 2 + N).map((w) => w.address));
   // The colluding group's honest updates of a round (each trained once, on its own poisoned data).
@@ -331,10 +364,12 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
   }
   // What happened to each update, from the chain.
   let attackerAccepted = 0, attackerSubmitted = 0, honestRejected = 0, honestSubmitted = 0;
+  const updateSizes: number[] = [];
   for (let r = 1n; r <= BigInt(pop.o.rounds); r++) {
     const res = await p.coord.roundResult(jobId, r);
     const committed = (await p.coord.queryFilter(p.coord.filters.UpdateCommitted!(jobId, r), 0)) as EventLog[];
     const revealed = await revealedUpdates(p.coord, jobId, r);
+    for (const u of revealed) updateSizes.push((await store.get(await cidFromChain(u.digest, u.codec))).length);
     for (const e of committed) {
       const a = e.args.worker as string;
       const u = revealed.find((x) => x.worker === a);
@@ -356,20 +391,25 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
   const { held, owed } = await accounting(p);
   const tokensConserved = held === owed;
   const final = await measure(pop, await modelOf(p.coord, jobId, BigInt(pop.o.rounds), store), attack);
-  // Why the first honest validator got wrong what it got wrong (attackers it accepted, honest updates it rejected).
+  // Why the honest validators rejected honest updates (by code), and what the first of them got wrong
+  // (attackers it accepted, honest updates it rejected), from their decision logs.
+  const honestRejectedBy: Record<string, number> = {};
   const honestV = validators.findIndex((v) => !v.colludes);
-  if (honestV >= 0) {
-    const events = readFileSync(join(dir, `validator-${honestV}`, "events.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const [j, v] of validators.entries()) {
+    if (v.colludes) continue;
+    const events = readFileSync(join(dir, `validator-${j}`, "events.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const e of events) {
       if (e.event !== "decision") continue;
-      const wrong = attackerAddr.has(e.worker as string) === (e.accept as boolean);
-      if (wrong) log(`    validator-${honestV}, round ${e.round}: ${attackerAddr.has(e.worker as string) ? "accepted attacker" : "rejected honest"} ${e.index}: ${e.reason} ${JSON.stringify(e.metrics)}`);
+      const fromAttacker = attackerAddr.has(e.worker as string);
+      if (!fromAttacker && !e.accept) honestRejectedBy[e.code as string] = (honestRejectedBy[e.code as string] ?? 0) + 1;
+      if (j === honestV && fromAttacker === (e.accept as boolean)) log(`    validator-${j}, round ${e.round}: ${fromAttacker ? "accepted attacker" : "rejected honest"} ${e.index}: ${e.reason} ${JSON.stringify(e.metrics)}`);
     }
   }
   rmSync(dir, { recursive: true, force: true });
   return {
     ...c, rounds: pop.o.rounds, workers: N, finalAccuracy: final.accuracy, attackerAccepted, attackerSubmitted, honestRejected, honestSubmitted,
     backdoorSuccess: final.backdoor, attackerSlashed, honestSlashed, rewardsToAttackers: (Number(rewardsToAttackers) / 1e18).toFixed(2), tokensConserved, stepFailures: [...failures.values()].reduce((a, b) => a + b, 0), accuracyByRound,
+    updateBytes: updateSizes.length ? Math.round(updateSizes.reduce((a, b) => a + b, 0) / updateSizes.length) : null, honestRejectedBy,
     seconds: Math.round((performance.now() - t0) / 100) / 10,
   };
 }

@@ -97,6 +97,9 @@ describe("TrainingCoordinator: jobs", function () {
       ["maxSamplesPerUpdate", { maxSamplesPerUpdate: 0n }],
       ["maxUpdates", { maxUpdates: 0 }],
       ["maxUpdates", { maxUpdates: 257 }],
+      ["minUpdates", { maxUpdates: 16, minUpdates: 17, missedRevealSlashAmount: 5n * ONE }],
+      // 4 commitments closing the commit phase, then left unrevealed, would cost 4 × 2 < the 80-token worker reward.
+      ["minUpdates", { minUpdates: 4 }],
       ["maxValidators", { maxValidators: 0 }],
       ["maxValidators", { maxValidators: 257 }],
       ["quorumBps", { quorumBps: 0 }],
@@ -130,6 +133,9 @@ describe("TrainingCoordinator: jobs", function () {
     // At the bounds: exactly the worker reward in slashes across all slots, a round just inside unbonding.
     await as(p.coord, p.sponsor).createJob(defaultJobParams({ startTime: now + 100n, maxUpdates: 16, rejectSlashAmount: 5n * ONE }));
     await as(p.coord, p.sponsor).createJob(defaultJobParams({ startTime: now + 100n, commitPeriod: 7 * 24 * 3600 - 5101 }));
+    // minUpdates at its bounds: every slot, and exactly the worker reward (40 × 2 = 80) to close the phase.
+    await as(p.coord, p.sponsor).createJob(defaultJobParams({ startTime: now + 100n, maxUpdates: 16, minUpdates: 16, missedRevealSlashAmount: 5n * ONE }));
+    await as(p.coord, p.sponsor).createJob(defaultJobParams({ startTime: now + 100n, minUpdates: 2, missedRevealSlashAmount: 40n * ONE, rejectSlashAmount: 40n * ONE }));
   });
 
   it("views revert for unknown jobs", async function () {
@@ -164,9 +170,10 @@ describe("TrainingCoordinator: jobs", function () {
     await expect(as(p.coord, p.sponsor).cancelJob(jobId)).to.be.revertedWithCustomError(p.coord, "JobHasCommitments");
     const { p: p2, jobId: j2 } = await withJob();
     await toPhase(p2, helpers, j2, Phase.Reveal);
+    // Nothing was committed, so there is nothing to reveal either: the reveal phase closed with the commit phase.
     await expect(as(p2.coord, p2.sponsor).cancelJob(j2))
       .to.be.revertedWithCustomError(p2.coord, "WrongPhase")
-      .withArgs(Phase.Commit, Phase.Reveal);
+      .withArgs(Phase.Commit, Phase.VoteCommit);
   });
 });
 
@@ -359,19 +366,23 @@ describe("TrainingCoordinator: worker commit and reveal", function () {
   });
 });
 
-describe("TrainingCoordinator: votes", function () {
-  async function revealed(n = 2) {
-    const { p, jobId } = await withJob();
-    const subs = p.workers.slice(0, n).map((w, i) => submission(w, `u${i}`));
-    await toCommit(p, jobId);
-    await commitUpdates(p, jobId, 1n, subs);
-    await toPhase(p, helpers, jobId, Phase.Reveal);
-    await revealUpdates(p, jobId, 1n, subs);
-    return { p, jobId, subs };
-  }
+/**
+ * Round 1 of a job (`overrides`) in which `n` updates are revealed and `unrevealed` more were committed
+ * (keeping the reveal phase open); `subs` are the revealed ones, `all` every commitment.
+ */
+async function revealed(n = 2, unrevealed = 0, overrides = {}) {
+  const { p, jobId } = await withJob(overrides);
+  const all = p.workers.slice(0, n + unrevealed).map((w, i) => submission(w, `u${i}`));
+  await toCommit(p, jobId);
+  await commitUpdates(p, jobId, 1n, all);
+  await toPhase(p, helpers, jobId, Phase.Reveal);
+  await revealUpdates(p, jobId, 1n, all.slice(0, n));
+  return { p, jobId, subs: all.slice(0, n), all };
+}
 
+describe("TrainingCoordinator: votes", function () {
   it("commits and reveals a committee member's bitmap", async function () {
-    const { p, jobId } = await revealed();
+    const { p, jobId } = await revealed(2, 1);
     const v = vote(p.validators[0], 0b11n);
     await expect(commitVotes(p, jobId, 1n, [v])).to.be.revertedWithCustomError(p.coord, "WrongPhase");
     await toPhase(p, helpers, jobId, Phase.VoteCommit);
@@ -681,7 +692,8 @@ describe("TrainingCoordinator: attestation", function () {
     const st = await p.coord.jobState(jobId);
     expect(st.status).to.equal(BigInt(JobStatus.Completed));
     expect((await p.coord.phaseOf(jobId))[1]).to.equal(BigInt(Phase.Completed));
-    await expect(as(p.coord, p.workers[0]).commitUpdate(jobId, 1n, ethers.id("x"))).to.be.revertedWithCustomError(
+    // (workers[2] did not commit in round 1: workers[0] would be told AlreadyCommitted, which comes first.)
+    await expect(as(p.coord, p.workers[2]).commitUpdate(jobId, 1n, ethers.id("x"))).to.be.revertedWithCustomError(
       p.coord,
       "JobNotActive",
     );
@@ -689,6 +701,37 @@ describe("TrainingCoordinator: attestation", function () {
     expect(await p.coord.rewardPool(jobId)).to.be.lessThanOrEqual(2n);
     await as(p.coord, p.sponsor).withdrawRemainder(jobId);
     await expect(as(p.coord, p.sponsor).withdrawRemainder(jobId)).to.be.revertedWithCustomError(p.coord, "NothingToClaim");
+  });
+
+  it("lets each attester publish its held-out score of the model it attested, after the job ends too", async function () {
+    const { p, jobId } = await decided({ numRounds: 1 });
+    const [v0, v1, v2] = p.validators;
+    // Before attesting: nothing to score (nor round 0, which no member's attestRound can match).
+    await expect(as(p.coord, v0).reportModelScore(jobId, 1n, 9000, 250_000n, 1000)).to.be.revertedWithCustomError(p.coord, "NotAttested");
+    await expect(as(p.coord, v0).reportModelScore(jobId, 0n, 9000, 250_000n, 1000)).to.be.revertedWithCustomError(p.coord, "NotAttested");
+    await as(p.coord, v0).attestModel(jobId, 1n, MODEL, Codec.raw);
+    await expect(as(p.coord, v0).reportModelScore(jobId, 1n, 9012, 250_000n, 1000))
+      .to.emit(p.coord, "ModelScored")
+      .withArgs(jobId, 1n, v0.address, 9012, 250_000n, 1000);
+    // A regression job's validators report no accuracy; anything else above 100 % is refused.
+    const none = await p.coord.NO_ACCURACY();
+    await expect(as(p.coord, v0).reportModelScore(jobId, 1n, none, 1n, 1)).to.emit(p.coord, "ModelScored");
+    await expect(as(p.coord, v0).reportModelScore(jobId, 1n, 10_001, 1n, 1))
+      .to.be.revertedWithCustomError(p.coord, "InvalidScore")
+      .withArgs(10_001);
+    await expect(as(p.coord, v0).reportModelScore(jobId, 1n, 10_000, 1n, 1)).to.emit(p.coord, "ModelScored");
+    await expect(as(p.coord, v0).reportModelScore(jobId, 1n, Number(none) - 1, 1n, 1))
+      .to.be.revertedWithCustomError(p.coord, "InvalidScore")
+      .withArgs(Number(none) - 1);
+    // Neither a member that attested nothing, nor a worker, nor a score for another round or job.
+    await expect(as(p.coord, v2).reportModelScore(jobId, 1n, 9000, 1n, 1)).to.be.revertedWithCustomError(p.coord, "NotAttested");
+    await expect(as(p.coord, p.workers[0]).reportModelScore(jobId, 1n, 9000, 1n, 1)).to.be.revertedWithCustomError(p.coord, "NotAttested");
+    await expect(as(p.coord, v0).reportModelScore(jobId, 2n, 9000, 1n, 1)).to.be.revertedWithCustomError(p.coord, "NotAttested");
+    await expect(as(p.coord, v0).reportModelScore(jobId + 1n, 1n, 9000, 1n, 1)).to.be.revertedWithCustomError(p.coord, "NotAttested");
+    // The attestation that completes the job; its attester scores the final model.
+    await as(p.coord, v1).attestModel(jobId, 1n, MODEL, Codec.raw);
+    expect((await p.coord.phaseOf(jobId))[1]).to.equal(BigInt(Phase.Completed));
+    await expect(as(p.coord, v1).reportModelScore(jobId, 1n, 8800, 300_000n, 500)).to.emit(p.coord, "ModelScored");
   });
 
   it("completes on expiry of the last round's attestation too", async function () {
@@ -885,5 +928,180 @@ describe("TrainingCoordinator: pause", function () {
     await expect(as(p.coord, p.admin).pause()).to.be.revertedWithCustomError(p.coord, "PauseCooldown");
     const { held, owed } = await accounting(p);
     expect(held).to.equal(owed);
+  });
+});
+
+describe("TrainingCoordinator: phases close early once everyone has acted", function () {
+  const phase = async (p: Protocol, jobId: bigint) => Number((await p.coord.phaseOf(jobId))[1]);
+  const timeline = async (p: Protocol, jobId: bigint) => {
+    const s = await p.coord.jobState(jobId);
+    const c = await p.coord.jobConfig(jobId);
+    const revealEnd = s.roundStart + c.commitPeriod + c.revealPeriod;
+    return { s, c, commitEnd: s.roundStart + c.commitPeriod, revealEnd, voteCommitEnd: revealEnd + c.voteCommitPeriod };
+  };
+
+  it("commit closes at minUpdates; a late committer gets the phase error; the reveal deadline does not move", async function () {
+    // Closing the commit phase with 2 commitments costs at least 2 × 40 = the 80-token worker reward.
+    const { p, jobId } = await withJob({ minUpdates: 2, missedRevealSlashAmount: 40n * ONE, rejectSlashAmount: 40n * ONE });
+    await toCommit(p, jobId);
+    const subs = p.workers.map((w, i) => submission(w, `u${i}`));
+    await commitUpdates(p, jobId, 1n, subs.slice(0, 1));
+    expect(await phase(p, jobId)).to.equal(Phase.Commit);
+    await commitUpdates(p, jobId, 1n, subs.slice(1, 2));
+    expect(await phase(p, jobId)).to.equal(Phase.Reveal);
+    const { commitEnd, revealEnd } = await timeline(p, jobId);
+    expect(BigInt(await time.latest())).to.be.lessThan(commitEnd);
+    await expect(commitUpdates(p, jobId, 1n, subs.slice(2)))
+      .to.be.revertedWithCustomError(p.coord, "WrongPhase")
+      .withArgs(Phase.Commit, Phase.Reveal);
+    // One reveal missing: the reveal phase lasts to its own deadline, as if commit had not closed early.
+    await revealUpdates(p, jobId, 1n, subs.slice(0, 1));
+    await time.increaseTo(revealEnd - 1n);
+    expect(await phase(p, jobId)).to.equal(Phase.Reveal);
+    await time.increaseTo(revealEnd);
+    expect(await phase(p, jobId)).to.equal(Phase.VoteCommit);
+  });
+
+  it("without minUpdates, commit lasts to its deadline however many commit", async function () {
+    const { p, jobId } = await withJob();
+    await toCommit(p, jobId);
+    await commitUpdates(p, jobId, 1n, p.workers.map((w, i) => submission(w, `u${i}`)));
+    expect(await phase(p, jobId)).to.equal(Phase.Commit);
+  });
+
+  it("reveal closes when every committed update is revealed, vote commit when every eligible member committed, vote reveal when every vote is revealed", async function () {
+    const { p, jobId, all: subs } = await revealed(1, 1);
+    expect(await phase(p, jobId)).to.equal(Phase.Reveal);
+    await revealUpdates(p, jobId, 1n, subs.slice(1));
+    expect(await phase(p, jobId)).to.equal(Phase.VoteCommit);
+    const { revealEnd, voteCommitEnd, s: st } = await timeline(p, jobId);
+    expect(BigInt(await time.latest())).to.be.lessThan(revealEnd);
+    // A joiner during the round votes from the next one: it neither blocks nor counts here.
+    await as(p.stake, p.others[0]).stake(500n * ONE);
+    await as(p.coord, p.others[0]).joinCommittee(jobId);
+    const votes = p.validators.map((v) => vote(v, 0b11n));
+    await commitVotes(p, jobId, 1n, votes.slice(0, 2));
+    expect(await phase(p, jobId)).to.equal(Phase.VoteCommit);
+    await commitVotes(p, jobId, 1n, votes.slice(2));
+    expect(await phase(p, jobId)).to.equal(Phase.VoteReveal);
+    expect(BigInt(await time.latest())).to.be.lessThan(voteCommitEnd);
+    // Joining now cannot reopen the closed phase.
+    await as(p.stake, p.others[1]).stake(500n * ONE);
+    await as(p.coord, p.others[1]).joinCommittee(jobId);
+    expect(await phase(p, jobId)).to.equal(Phase.VoteReveal);
+    await expect(as(p.coord, p.others[0]).commitVote(jobId, 1n, ethers.id("late")))
+      .to.be.revertedWithCustomError(p.coord, "WrongPhase")
+      .withArgs(Phase.VoteCommit, Phase.VoteReveal);
+    await revealVotes(p, jobId, 1n, votes.slice(0, 2));
+    expect(await phase(p, jobId)).to.equal(Phase.VoteReveal);
+    await revealVotes(p, jobId, 1n, votes.slice(2));
+    expect(await phase(p, jobId)).to.equal(Phase.Finalize);
+    await expect(p.coord.finalizeRound(jobId, 1n)).to.emit(p.coord, "RoundFinalized");
+    expect((await p.coord.roundResult(jobId, 1n)).acceptedBitmap).to.equal(0b11n);
+    // The round's stake locks and slash deadline still follow the configured periods, not the early close.
+    const c = await p.coord.jobConfig(jobId);
+    const [, , lockedUntil] = await p.stake.locksOf(p.workers[0]!.address);
+    expect(lockedUntil).to.equal(st.roundStart + c.commitPeriod + c.revealPeriod + c.voteCommitPeriod + c.voteRevealPeriod + c.slashWindow);
+  });
+
+  it("an eligible member that has not committed holds vote commit open to its deadline, until it leaves", async function () {
+    const { p, jobId } = await revealed(1);
+    const votes = p.validators.slice(0, 2).map((v) => vote(v, 1n));
+    await commitVotes(p, jobId, 1n, votes);
+    expect(await phase(p, jobId)).to.equal(Phase.VoteCommit);
+    await expect(revealVotes(p, jobId, 1n, votes)).to.be.revertedWithCustomError(p.coord, "WrongPhase");
+    // The third member leaves without voting: nobody is left to wait for.
+    await as(p.coord, p.validators[2]).leaveCommittee(jobId);
+    expect(await phase(p, jobId)).to.equal(Phase.VoteReveal);
+  });
+
+  it("a seat freed during the round (displaced or left before it counted) keeps the count of eligible members right", async function () {
+    // A full committee of 4: the 3 members seated before the start and one seated in round 1, which
+    // counts from round 2. A richer joiner displaces that lowest seat, then leaves again.
+    const p = await loadFixture(base);
+    const jobId = await createJob(p, helpers, { maxValidators: 4 });
+    await toCommit(p, jobId);
+    await as(p.stake, p.others[0]).stake(200n * ONE);
+    await as(p.coord, p.others[0]).joinCommittee(jobId);
+    await as(p.stake, p.others[1]).stake(900n * ONE);
+    await expect(as(p.coord, p.others[1]).joinCommittee(jobId)).to.emit(p.coord, "CommitteeDisplaced").withArgs(jobId, p.others[0]!.address, p.others[1]!.address);
+    await as(p.coord, p.others[1]).leaveCommittee(jobId);
+    const subs = [submission(p.workers[0], "u0")];
+    await commitUpdates(p, jobId, 1n, subs);
+    await toPhase(p, helpers, jobId, Phase.Reveal);
+    await revealUpdates(p, jobId, 1n, subs);
+    const votes = p.validators.map((v) => vote(v, 1n));
+    await commitVotes(p, jobId, 1n, votes.slice(0, 2));
+    expect(await phase(p, jobId)).to.equal(Phase.VoteCommit);
+    await commitVotes(p, jobId, 1n, votes.slice(2));
+    expect(await phase(p, jobId)).to.equal(Phase.VoteReveal);
+  });
+
+  it("a member that committed and withholds its vote holds vote reveal open to its deadline, then is recorded", async function () {
+    const { p, jobId } = await revealed(1);
+    const votes = p.validators.map((v) => vote(v, 1n));
+    await commitVotes(p, jobId, 1n, votes);
+    await revealVotes(p, jobId, 1n, votes.slice(0, 2));
+    expect(await phase(p, jobId)).to.equal(Phase.VoteReveal);
+    await expect(p.coord.finalizeRound(jobId, 1n)).to.be.revertedWithCustomError(p.coord, "WrongPhase").withArgs(Phase.Finalize, Phase.VoteReveal);
+    await toPhase(p, helpers, jobId, Phase.Finalize);
+    await expect(p.coord.finalizeRound(jobId, 1n)).to.emit(p.coord, "VoteWithheld");
+  });
+  it("the last actor of a phase that closed early is told it already acted when it retries, not that the phase is over", async function () {
+    const { p, jobId } = await withJob({ minUpdates: 2, missedRevealSlashAmount: 40n * ONE, rejectSlashAmount: 40n * ONE });
+    await toCommit(p, jobId);
+    const subs = p.workers.slice(0, 2).map((w, i) => submission(w, `u${i}`));
+    await commitUpdates(p, jobId, 1n, subs);
+    await expect(commitUpdates(p, jobId, 1n, subs.slice(1))).to.be.revertedWithCustomError(p.coord, "AlreadyCommitted");
+    await revealUpdates(p, jobId, 1n, subs);
+    expect(await phase(p, jobId)).to.equal(Phase.VoteCommit);
+    await expect(revealUpdates(p, jobId, 1n, subs.slice(1))).to.be.revertedWithCustomError(p.coord, "AlreadyRevealed");
+    const votes = p.validators.map((v) => vote(v, 0b11n));
+    await commitVotes(p, jobId, 1n, votes);
+    await expect(commitVotes(p, jobId, 1n, votes.slice(2))).to.be.revertedWithCustomError(p.coord, "AlreadyCommitted");
+    await revealVotes(p, jobId, 1n, votes);
+    expect(await phase(p, jobId)).to.equal(Phase.Finalize);
+    await expect(revealVotes(p, jobId, 1n, votes.slice(2))).to.be.revertedWithCustomError(p.coord, "AlreadyRevealed");
+    // Round 0 is nobody's: the markers' zero value does not make it "already" anything.
+    await expect(as(p.coord, p.others[0]).commitVote(jobId, 0n, ethers.id("x"))).to.be.revertedWithCustomError(p.coord, "WrongRound");
+    await expect(as(p.coord, p.others[0]).revealVote(jobId, 0n, 0n, ethers.ZeroHash)).to.be.revertedWithCustomError(p.coord, "WrongRound");
+  });
+
+  it("with nobody to vote, the vote phases run to their deadlines: a committee-less job cannot be cycled to expiry at once", async function () {
+    const p = await loadFixture(base);
+    // No committee: nobody joined before the start.
+    const jobId = await createJob(p, helpers, { minUpdates: 2, missedRevealSlashAmount: 40n * ONE, rejectSlashAmount: 40n * ONE }, []);
+    await toCommit(p, jobId);
+    const subs = p.workers.slice(0, 2).map((w, i) => submission(w, `u${i}`));
+    await commitUpdates(p, jobId, 1n, subs);
+    await revealUpdates(p, jobId, 1n, subs);
+    const { voteCommitEnd } = await timeline(p, jobId);
+    expect(await phase(p, jobId)).to.equal(Phase.VoteCommit);
+    await time.increaseTo(voteCommitEnd);
+    expect(await phase(p, jobId)).to.equal(Phase.VoteReveal);
+    await expect(p.coord.finalizeRound(jobId, 1n)).to.be.revertedWithCustomError(p.coord, "WrongPhase");
+    const c = await p.coord.jobConfig(jobId);
+    await time.increaseTo(voteCommitEnd + c.voteRevealPeriod);
+    expect(await phase(p, jobId)).to.equal(Phase.Finalize);
+  });
+
+  it("a worker that missed its reveal in a round finalized early is still slashed, even if a pause follows the finalize", async function () {
+    const { p, jobId, all: subs } = await revealed(1, 1);
+    await toPhase(p, helpers, jobId, Phase.VoteCommit);
+    const votes = p.validators.map((v) => vote(v, 1n));
+    await commitVotes(p, jobId, 1n, votes);
+    await revealVotes(p, jobId, 1n, votes);
+    await expect(p.coord.finalizeRound(jobId, 1n)).to.emit(p.coord, "RoundFinalized");
+    // The guardian pauses after the finalize, before the round's vote-reveal deadline.
+    await p.coord.pause();
+    await p.coord.unpause();
+    const [missed] = subs.slice(1);
+    await expect(p.coord.slashMissedReveal(jobId, 1n, missed!.worker.address)).to.be.revertedWithCustomError(p.coord, "RevealNotOver");
+    const st = await p.coord.roundResult(jobId, 1n);
+    const c = await p.coord.jobConfig(jobId);
+    await time.increaseTo(st.start + c.commitPeriod + c.revealPeriod + c.voteCommitPeriod + c.voteRevealPeriod);
+    await expect(p.coord.slashMissedReveal(jobId, 1n, missed!.worker.address))
+      .to.emit(p.coord, "SlashApplied")
+      .withArgs(jobId, 1n, missed!.worker.address, SlashReason.MissedUpdateReveal, 2n * ONE);
   });
 });

@@ -10,7 +10,8 @@
  * workers and the one that did not reveal are slashed; both validators leave the committee once the
  * job is over, so that all their stake is free again. Then `account` (what a round owes before the
  * claims; a slash with its job, round and reason afterwards) and `model show|get|eval` (the attested
- * model fetched from the validator that attested it, evaluated on an IDX pair and the same samples as CSV).
+ * model fetched from the validator that attested it, evaluated on an IDX pair and the same samples as CSV;
+ * its ONNX export run in onnxruntime gives the same loss and accuracy).
  * The first test checks help, --version (also through the file's shebang, as package.json's "bin" runs
  * it) and the usage errors of typed values.
  */
@@ -22,11 +23,12 @@ import { dirname, join, resolve } from "node:path";
 import { formatUnits, getBytes, HDNodeWallet, Mnemonic, type Wallet } from "ethers";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
+import * as ort from "onnxruntime-node";
 import { decodeArtifact, encodeArtifact } from "../worker/artifacts/index.ts";
 import { attach, sendTx } from "../worker/chain/client.ts";
 import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
 import { Phase, randomSalt, updateCommitment } from "../worker/chain/protocol.ts";
-import type { NodeConfig } from "../worker/node/context.ts";
+import type { NodeConfig } from "../worker/node/config.ts";
 import { HeliaStore } from "../worker/storage/heliaStore.ts";
 import { cidToChain } from "../worker/storage/store.ts";
 import { paramsOf } from "../worker/training/model.ts";
@@ -378,10 +380,19 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       "rejected update",
     ]);
     // The same as text: one row per round, with its outcome and what was slashed.
-    expect(await ok(["status", "--job", "1"])).to.match(/^job 1 \(Completed\): round 1, phase Completed, 1 paid rounds/).and.match(/^\s+1\s+decided\s+6\s+5\s+1\s+2\s+42\.0\s+bafk/m);
+    expect(await ok(["status", "--job", "1"])).to.match(/^job 1 \(Completed\): round 1, phase Completed, 1 paid rounds/).and.match(/^\s+1\s+decided\s+6\s+5\s+1\s+2\s+42\.0\s+(-|\d+\.\d%)\s+bafk/m);
     expect(await ok(["job", "show", "--job", "1"])).to.match(/^periods\s+\{"commit":10,"reveal":8,"voteCommit":30,"voteReveal":10,"slashWindow":120,"attest":60\}$/m);
     const burned = (await token.getFunction("balanceOf")("0x000000000000000000000000000000000000dEaD")) as bigint;
     expect(burned).to.equal(42n * 10n ** 18n);
+    // The sponsor winds the job up: a completed job cannot be cancelled; what it did not pay out comes back.
+    const cancel = await cli(["job", "cancel", "--job", "1"], keyOf(1));
+    expect(cancel.code).to.equal(1);
+    expect(cancel.err).to.match(/cancelJob would revert: JobNotActive\(1\)/);
+    // (Unpayable shares and rounding stay in the pool; with nothing left the contract says so.)
+    const left = JSON.parse(await ok(["job", "show", "--job", "1", "--json"])).rewardPool as string;
+    if (left === "0.0") expect((await cli(["job", "withdraw", "--job", "1"], keyOf(1))).err).to.match(/withdrawRemainder would revert: NothingToClaim/);
+    else expect(await ok(["job", "withdraw", "--job", "1"], keyOf(1))).to.match(new RegExp(`^withdrew ${left.replace(".", "\\.")} from job 1's pool: tx 0x`));
+    expect(JSON.parse(await ok(["job", "show", "--job", "1", "--json"])).rewardPool).to.equal("0.0");
 
     // `account`: a rejected worker's slash (amount, job, round, reason), the good worker's claimed reward.
     const rejected = JSON.parse(await ok(["account", workers[1]!.address, "--json"]));
@@ -402,7 +413,10 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     expect(tooFar.code).to.equal(2);
     expect(tooFar.err).to.match(/^fedstake model show: --round 2: job 1 has opened 1 round so far\n/);
     const modelFile = join(dir, "model.fstk");
-    expect(await ok(["model", "get", "--job", "1", "--out", modelFile])).to.match(new RegExp(`^round 1 model ${final.rounds[0].model} \\(4 tensors, \\d+ bytes\\) → `));
+    const onnxFile = join(dir, "model.onnx");
+    expect(await ok(["model", "get", "--job", "1", "--out", modelFile, "--onnx", onnxFile]))
+      .to.match(new RegExp(`^round 1 model ${final.rounds[0].model} \\(4 tensors, \\d+ bytes\\) → `))
+      .and.match(/^ONNX inference graph \(input \[N,784\] → logits \[N,10\], \d+ bytes\) → .*model\.onnx$/m);
     const got = decodeArtifact(readFileSync(modelFile));
     expect(got.header.kind).to.equal("model");
     expect(got.tensors.map((t) => [t.name, t.shape])).to.deep.equal(paramsOf(MODEL).map((p) => [p.name, p.shape]));
@@ -426,6 +440,20 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     expect(onIdx).to.include({ job: "1", round: 1, model: final.rounds[0].model, samples: n });
     expect(onIdx.loss).to.be.a("number").and.satisfy(Number.isFinite);
     expect(onIdx.accuracy).to.be.within(0, 1);
+    // The ONNX export, in a stock onnxruntime, on the same samples: the same loss and accuracy.
+    const session = await ort.InferenceSession.create(readFileSync(onnxFile));
+    const input = new ort.Tensor("float32", Float32Array.from(pixels, (v) => v / 255), [n, 784]);
+    const logits = (await session.run({ input })).logits!.data as Float32Array;
+    let lossSum = 0;
+    let correct = 0;
+    for (let i = 0; i < n; i++) {
+      const row = Array.from(logits.subarray(i * 10, (i + 1) * 10));
+      const max = Math.max(...row);
+      lossSum += Math.log(row.reduce((a, o) => a + Math.exp(o - max), 0)) + max - row[labels[i]!]!;
+      if (row.indexOf(max) === labels[i]) correct++;
+    }
+    expect(Math.abs(lossSum / n - onIdx.loss)).to.be.below(1e-4);
+    expect(correct / n).to.equal(onIdx.accuracy);
     const onCsv = await ok(["model", "eval", "--job", "1", "--csv", join(dir, "samples.csv"), "--label", "digit"]);
     const m = /^round 1 model \w+ on .*samples\.csv \(50 samples\): loss (\d+\.\d{4}), accuracy (\d+\.\d\d) %$/m.exec(onCsv);
     expect(m, onCsv).to.not.equal(null);

@@ -17,6 +17,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types"
 import { as, createJob, deployProtocol, playRound, submission, toPhase, vote, type Protocol } from "./helpers/fixture.ts";
 import { Codec, Phase } from "../worker/chain/protocol.ts";
 import { cidFromChain } from "../worker/storage/store.ts";
+import { roundScore, type ChainRound } from "../worker/dashboard/rounds.ts";
 import { startDashboard, type Dashboard } from "../worker/dashboard/server.ts";
 import type { Snapshot } from "../worker/dashboard/snapshot.ts";
 
@@ -36,9 +37,14 @@ describe("fedstake dashboard", function () {
     expect(res.status).to.equal(200);
     return (await res.json()) as Snapshot;
   };
+  // The held-out accuracy (bps) each attester reports of the model it attested, per round: medians 82 % and 91 %.
+  const SCORES: Record<string, [number, number]> = { "1": [8000, 8400], "2": [9000, 9200] };
   const attest = async (round: bigint, tag: string) => {
     // Two thirds of the revealed stake reach attestBps (66 %): the model is accepted and the next round opens.
-    for (const x of v.slice(0, 2)) await as(p.coord, x).attestModel(jobId, round, ethers.id(tag), Codec.raw);
+    for (const [i, x] of v.slice(0, 2).entries()) {
+      await as(p.coord, x).attestModel(jobId, round, ethers.id(tag), Codec.raw);
+      await as(p.coord, x).reportModelScore(jobId, round, SCORES[String(round)]![i]!, 500_000n + round, 1000);
+    }
   };
   // Round 1: three updates; update 2 is accepted only by v[2] (a third of the stake): rejected, and slashable.
   const round1 = async () => {
@@ -107,7 +113,7 @@ describe("fedstake dashboard", function () {
     expect(s.rounds).to.have.length(1);
     expect(s.rounds[0]!.base).to.equal((await cidFromChain((await p.coord.roundResult(jobId, 1n)).baseDigest, Codec.raw)).toString());
     expect(s.accuracy).to.include({ available: false });
-    expect(s.accuracy.note).to.match(/no accuracy is published on chain/);
+    expect(s.accuracy.note).to.match(/no validator has reported a held-out score yet/);
     await toPhase(p, helpers, jobId, Phase.Commit);
     await helpers.mine();
     s = await job();
@@ -148,6 +154,14 @@ describe("fedstake dashboard", function () {
     expect(r1.attestations.map((a) => [a.validator, a.cid])).to.deep.equal(v.slice(0, 2).map((x) => [x.address, r1.model]));
     expect(r2.updates.map((u) => u.status)).to.deep.equal(["accepted", "accepted", "accepted"]);
     expect(r2.slashes).to.deep.equal([]);
+    // The attesters' held-out scores as reported on chain, their median the round's point of the accuracy curve.
+    expect(r1.scores.map((x) => [x.validator, x.accuracy, x.loss, x.samples])).to.deep.equal([
+      [v[0]!.address, 0.8, 0.500001, 1000],
+      [v[1]!.address, 0.84, 0.500001, 1000],
+    ]);
+    expect({ ...r1.score, accuracy: Math.round(r1.score!.accuracy! * 1e4) }).to.deep.equal({ accuracy: 8200, loss: 0.500001, reporters: 2 });
+    expect(s.accuracy.available).to.equal(true);
+    expect(s.accuracy.points.map((x) => [x.round, Math.round(x.accuracy * 1e4)])).to.deep.equal([[1, 8200], [2, 9100]]);
     // Agreement with the accepted sets: v[2] disagreed on one of six decided updates.
     const byAddr = new Map(s.validators.map((x) => [x.address, x]));
     expect(byAddr.get(v[0]!.address)).to.include({ votes: 2, agreedUpdates: 6, judgedUpdates: 6, agreement: 1, slashed: "0.0" });
@@ -212,7 +226,11 @@ describe("fedstake dashboard", function () {
       expect(chart.labels).to.deep.equal(["round 1", "round 2"]);
       expect(chart.width).to.be.greaterThan(100);
       expect(chart.painted).to.be.greaterThan(1000);
-      expect(await page.locator("#accuracy-note").textContent()).to.match(/no accuracy is published on chain/);
+      // The accuracy curve from the validators' scores on chain, and each round's median beside its model.
+      expect(await page.locator("#accuracy-note").textContent()).to.match(/validators' own held-out data/);
+      expect(await page.locator("#round-1 .score").textContent()).to.include("accuracy 82 %").and.include("median of 2");
+      const curve = (await page.evaluate(`Chart.getChart(document.getElementById("chart")).data.datasets.find((d) => d.label.startsWith("held-out accuracy"))?.data ?? null`)) as number[] | null;
+      expect(curve?.map((x) => Math.round(x * 1e4))).to.deep.equal([8200, 9100]);
       const shot = join(dir, "dashboard.png");
       await page.screenshot({ path: shot, fullPage: true });
       console.log(`      screenshot: ${shot}`);
@@ -222,5 +240,22 @@ describe("fedstake dashboard", function () {
     } finally {
       await browser.close();
     }
+  });
+
+  it("a round's score is the stake-weighted median of its model's attesters only", function () {
+    const att = (validator: string, cid: string, stakeFor: bigint) => ({ validator, cid, stakeFor });
+    const score = (validator: string, accuracy: number | null, loss: number) => ({ validator, accuracy, loss, samples: 100 });
+    const r = {
+      model: "good",
+      // Running tallies per CID: a holds 600, b 300, c 100 behind "good"; d attested a losing CID.
+      attestations: [att("a", "good", 600n), att("d", "bad", 5000n), att("b", "good", 900n), att("c", "good", 1000n)],
+      scores: [score("a", 0.9, 0.3), score("b", 0.5, 0.9), score("c", 0.1, 2), score("d", 0.0, 9), score("e", 0.0, 9)],
+    } as unknown as ChainRound;
+    // a's 600 of 1000 is over half: its score is the median, whatever b, c, d (a losing CID) or e (no attestation) say.
+    expect(roundScore(r)).to.deep.equal({ accuracy: 0.9, loss: 0.3, reporters: 3 });
+    // Equal halves: the mean of the two either side; a regression job reports no accuracy.
+    const even = { ...r, attestations: [att("a", "good", 500n), att("b", "good", 1000n)], scores: [score("a", null, 1), score("b", null, 3)] } as unknown as ChainRound;
+    expect(roundScore(even)).to.deep.equal({ accuracy: null, loss: 2, reporters: 2 });
+    expect(roundScore({ ...r, scores: [score("d", 0.5, 1)] } as unknown as ChainRound)).to.equal(null);
   });
 });

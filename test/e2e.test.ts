@@ -18,6 +18,7 @@ interface Round {
   outcome: string;
   modelCid: string | null;
   testAccuracy: number | null;
+  heldOut: { accuracy: number | null; loss: number; reporters: number } | null;
   updates: { name: string; malicious: boolean; accepted: boolean; reason: string; scores: Record<string, Record<string, number>> }[];
   attestations: { validator: string; digest: string }[];
   slashes: { account: string; reason: string; amount: string }[];
@@ -88,6 +89,11 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
     const acc = rounds.map((r) => r.testAccuracy!);
     expect(acc[acc.length - 1]!).to.be.above(acc[0]! - 0.02);
     expect(acc[acc.length - 1]!).to.be.above(0.8);
+    // Each attester reported its held-out score of the model on chain; the median tracks the test accuracy.
+    for (const r of rounds) {
+      expect(r.heldOut?.reporters, `round ${r.round}`).to.be.at.least(1);
+      expect(Math.abs(r.heldOut!.accuracy! - r.testAccuracy!), `round ${r.round}: held-out ${r.heldOut!.accuracy} vs test ${r.testAccuracy}`).to.be.below(0.1);
+    }
   });
 
   it("a worker and a validator killed right after committing restart and reveal in time", function () {

@@ -76,11 +76,11 @@ contract CoordinatorExtension is CoordinatorBase {
         c.workerLock = p.rejectSlashAmount > p.missedRevealSlashAmount ? p.rejectSlashAmount : p.missedRevealSlashAmount;
         c.maxMissedRounds = p.maxMissedRounds;
         c.maxIdleRounds = p.maxIdleRounds;
-        // Fits: _validate bounds the round by the unbonding period, checked below 2^32 seconds there.
-        c.slashSpan = uint32(uint256(p.commitPeriod) + p.revealPeriod + p.voteCommitPeriod + p.voteRevealPeriod + p.slashWindow);
         c.rejectSlashAmount = p.rejectSlashAmount;
         c.missedRevealSlashAmount = p.missedRevealSlashAmount;
+        c.slashSpan = uint32(uint256(p.commitPeriod) + p.revealPeriod + p.voteCommitPeriod + p.voteRevealPeriod + p.slashWindow);
         c.absenceSlashAmount = p.absenceSlashAmount;
+        c.minUpdates = p.minUpdates;
     }
 
     function _validate(JobParams calldata p) private view {
@@ -127,6 +127,13 @@ contract CoordinatorExtension is CoordinatorBase {
         // Filling every slot of a round with rejected updates must cost at least the round's worker reward.
         uint256 workerReward = uint256(p.rewardPerRound) - (uint256(p.rewardPerRound) * p.validatorShareBps) / BPS;
         if (uint256(p.rejectSlashAmount) * p.maxUpdates < workerReward) revert InvalidParams("rejectSlashAmount");
+        // minUpdates commitments close the commit phase, shutting out everyone who has not committed yet:
+        // making them (then leaving them unrevealed, or revealing junk) must cost at least the round's
+        // worker reward too.
+        if (p.minUpdates != 0) {
+            uint256 cheaper = p.missedRevealSlashAmount < p.rejectSlashAmount ? p.missedRevealSlashAmount : p.rejectSlashAmount;
+            if (p.minUpdates > p.maxUpdates || cheaper * p.minUpdates < workerReward) revert InvalidParams("minUpdates");
+        }
     }
 
     /// @notice The sponsor stops a job whose current round has no commitment yet (e.g. no workers came).
@@ -166,7 +173,9 @@ contract CoordinatorExtension is CoordinatorBase {
         JobConfig storage c = _config[jobId];
         if (seats.members.length >= c.maxValidators) _displaceLowest(jobId, s, seats, c);
         uint256 bond = c.absenceSlashAmount;
-        seats.add(msg.sender, block.timestamp < s.roundStart ? s.round : s.round + 1);
+        uint32 eligibleFrom = block.timestamp < s.roundStart ? s.round : s.round + 1;
+        seats.add(msg.sender, eligibleFrom);
+        if (eligibleFrom > s.round) ++_rounds[jobId][eligibleFrom].seatedFor;
         if (_voteSlot[jobId][msg.sender] == 0) _voteSlot[jobId][msg.sender] = VOTE_SLOT_PRIMED;
         emit CommitteeJoined(jobId, msg.sender);
         stakeManager.hold(msg.sender, bond, c.minValidatorStake);
@@ -187,7 +196,7 @@ contract CoordinatorExtension is CoordinatorBase {
         JobConfig storage c = _config[jobId];
         uint32 decided = _lastDecidedRound(s);
         uint256 forfeitAfter = c.maxMissedRounds - 1; // ≥ 1: _validate requires maxMissedRounds ≥ 2
-        seats.remove(msg.sender);
+        _unseat(jobId, s, seats, msg.sender);
         emit CommitteeLeft(jobId, msg.sender);
         if (active && Committee.missedRounds(m, decided) >= forfeitAfter) {
             _slashHeld(jobId, decided, msg.sender, c.absenceSlashAmount, SlashReason.Absence);
@@ -213,7 +222,7 @@ contract CoordinatorExtension is CoordinatorBase {
         uint32 decided = _lastDecidedRound(s);
         uint256 missed = Committee.missedRounds(m, decided);
         if (missed < c.maxMissedRounds) revert NotAbsent(missed, c.maxMissedRounds);
-        seats.remove(validator);
+        _unseat(jobId, s, seats, validator);
         emit MemberEvicted(jobId, decided, validator);
         _slashHeld(jobId, decided, validator, c.absenceSlashAmount, SlashReason.Absence);
     }
@@ -231,6 +240,14 @@ contract CoordinatorExtension is CoordinatorBase {
         delete r.withheldStake[validator];
         uint256 amount = (st * c.missedVoteSlashBps) / BPS;
         _slashLocked(jobId, round, validator, amount, amount, deadline, SlashReason.MissedVoteReveal);
+    }
+
+    /// @dev Frees `a`'s seat; a member seated during the current round leaves the count of those whose votes
+    /// count from the next (`_eligibleSeats`).
+    function _unseat(uint256 jobId, JobState memory s, Committee.Seats storage seats, address a) private {
+        uint32 eligibleFrom = seats.member[a].eligibleFrom;
+        if (eligibleFrom > s.round) --_rounds[jobId][eligibleFrom].seatedFor;
+        seats.remove(a);
     }
 
     /// @dev The job's last round with an outcome: the current one once finalized or ended, else the one before.
@@ -260,7 +277,7 @@ contract CoordinatorExtension is CoordinatorBase {
             if (st < lowestStake) (lowest, lowestStake, lowestAbsent) = (a, st, absent);
         }
         if (lowest == address(0) || joinerStake <= lowestStake) revert CommitteeFull(c.maxValidators);
-        seats.remove(lowest);
+        _unseat(jobId, s, seats, lowest);
         emit CommitteeDisplaced(jobId, lowest, msg.sender);
         if (lowestAbsent) _slashHeld(jobId, decided, lowest, c.absenceSlashAmount, SlashReason.Absence);
         else stakeManager.releaseHold(lowest, c.absenceSlashAmount);
@@ -295,10 +312,13 @@ contract CoordinatorExtension is CoordinatorBase {
         uint48 deadline = _slashDeadline(c, start);
         if (block.timestamp >= deadline) revert SlashWindowOver(deadline);
         _recordExpiredPause();
-        if (r.result.outcome == Outcome.Voided || _overlapsPause(start, end)) revert RoundVoided(round);
+        // A decided round's outcome already says whether a pause voided it (finalize checked every pause up
+        // to then, and by then nobody could reveal any more): a pause after an early finalize is no excuse.
+        bool undecided = r.result.outcome == Outcome.Pending;
+        if (r.result.outcome == Outcome.Voided || (undecided && _overlapsPause(start, end))) revert RoundVoided(round);
         if (uint256(r.updateCommitment[worker]) <= STATE_MAX) revert NothingToSlash();
         // Only the current round can still be undecided; finalize copied every other's reveal count.
-        uint256 reveals = r.result.outcome == Outcome.Pending ? s.revealCount : r.result.updateCount;
+        uint256 reveals = undecided ? s.revealCount : r.result.updateCount;
         if (reveals >= c.maxUpdates) revert RoundWasFull(round);
         r.updateCommitment[worker] = bytes32(MISSED_SLASHED);
         _slashLocked(jobId, round, worker, c.workerLock, c.missedRevealSlashAmount, deadline, SlashReason.MissedUpdateReveal);

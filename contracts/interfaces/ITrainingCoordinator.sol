@@ -21,6 +21,7 @@ interface ITrainingCoordinator {
         uint32 attestPeriod;
         uint32 slashWindow; // after vote reveal: finalize and every decided slash must happen within it
         uint16 maxUpdates; // ≤ 256: one uint256 bitmap holds a vote; slots are taken at reveal
+        uint16 minUpdates; // the commit phase closes once this many updates are committed (0: at its deadline only); ≤ maxUpdates, and × min(missedRevealSlashAmount, rejectSlashAmount) ≥ the round's worker reward
         uint64 maxSamplesPerUpdate; // the largest sample count a worker may declare
         uint16 maxValidators; // committee size cap; bounds finalize
         uint16 quorumBps; // committed vote stake ≥ quorumBps × committee stake (≥ 5000)
@@ -38,8 +39,10 @@ interface ITrainingCoordinator {
         uint96 absenceSlashAmount; // held from each committee member's stake; slashed when it is evicted
     }
 
-    /// @notice Where a job's current round stands. Derived from timestamps: no transaction moves a round
-    /// between the first five phases.
+    /// @notice Where a job's current round stands. Derived from timestamps and the round's counters: each of
+    /// the first five phases ends at its deadline, or as soon as everyone expected in it has acted; no
+    /// transaction is needed to move a round between them. Deadlines never move (slashes and stake locks
+    /// follow them), so a phase that closes early gives the next one more time.
     enum Phase {
         NotStarted,
         Commit,
@@ -114,6 +117,10 @@ interface ITrainingCoordinator {
     event ModelAttested(
         uint256 indexed jobId, uint256 indexed round, address indexed validator, bytes32 digest, uint16 codec, uint256 stakeFor
     );
+    /// @notice `validator`'s own held-out score of the model it attested in `round` (reportModelScore).
+    event ModelScored(
+        uint256 indexed jobId, uint256 indexed round, address indexed validator, uint16 accuracyBps, uint64 lossMicro, uint32 samples
+    );
     event ModelAccepted(uint256 indexed jobId, uint256 indexed round, bytes32 digest, uint16 codec);
     event AttestationExpired(uint256 indexed jobId, uint256 indexed round);
     event RewardClaimed(uint256 indexed jobId, uint256 indexed round, address indexed account, uint256 amount);
@@ -152,6 +159,8 @@ interface ITrainingCoordinator {
     error VotePending();
     error NotVoted();
     error AlreadyAttested();
+    error NotAttested();
+    error InvalidScore(uint16 accuracyBps);
     error RoundNotDecided(uint256 round);
     error NotAccepted(uint256 index);
     error NotYourUpdate(uint256 index);

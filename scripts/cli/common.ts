@@ -9,7 +9,8 @@ import { formatUnits, getAddress, JsonRpcProvider, parseUnits, type Contract } f
 import { attach, type Deployment } from "../../worker/chain/client.ts";
 import { KEY_ENV, loadWallet, PASSWORD_ENV } from "../../worker/chain/keys.ts";
 import { SlashReason } from "../../worker/chain/protocol.ts";
-import { NodeContext, readConfig } from "../../worker/node/context.ts";
+import { readConfig } from "../../worker/node/config.ts";
+import { NodeContext } from "../../worker/node/context.ts";
 import { inHome } from "../../worker/node/home.ts";
 
 /** Bad input on the command line: printed with the command's usage, exit code 2. */

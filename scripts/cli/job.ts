@@ -16,7 +16,7 @@ import { chainOptions, fmt, isoTime, named, nameOf, option, positiveId, reader, 
 const jobOption = () => option("--job <ID>", "the job id", positiveId).makeOptionMandatory();
 
 export function registerJob(program: Command): void {
-  const job = program.command("job").summary("create, join, leave and inspect jobs").description("Training jobs: create one, join or leave its validator committee, show it.");
+  const job = program.command("job").summary("create, join, leave, inspect and wind up jobs").description("Training jobs: create one, join or leave its validator committee, show it; the sponsor cancels it or withdraws what it did not pay out.");
 
   chainOptions(
     job
@@ -53,6 +53,19 @@ export function registerJob(program: Command): void {
     const cooldown = Number(await coord.getFunction("PAUSE_COOLDOWN")());
     if ((await coord.getFunction("guardian")()) !== ZeroAddress && span >= cooldown) {
       throw new UsageError(`job spec: a round (${span} s) must be shorter than the coordinator's pause cooldown (${cooldown} s)`);
+    }
+    // minUpdates commitments close the commit phase; the contract wants shutting it that way to cost at
+    // least the round's worker reward (the cheaper of the two worker slashes, once per commitment).
+    if (draft.minUpdates > 0) {
+      const workerReward = draft.rewardPerRound - (draft.rewardPerRound * BigInt(draft.validatorShareBps)) / 10_000n;
+      const cheaper = draft.missedRevealSlashAmount < draft.rejectSlashAmount ? draft.missedRevealSlashAmount : draft.rejectSlashAmount;
+      if (draft.minUpdates > draft.maxUpdates) throw new UsageError(`job spec: "job.minUpdates" (${draft.minUpdates}) must be at most "job.maxUpdates" (${draft.maxUpdates})`);
+      if (cheaper * BigInt(draft.minUpdates) < workerReward) {
+        throw new UsageError(
+          `job spec: "job.minUpdates" × min(missedRevealSlashAmount, rejectSlashAmount) = ${draft.minUpdates} × ${fmt(cheaper)} = ${fmt(cheaper * BigInt(draft.minUpdates))} must be at least the round's worker reward, ${fmt(workerReward)} ` +
+            `(rewardPerRound less the validators' share): raise the slashes or minUpdates, or lower rewardPerRound`,
+        );
+      }
     }
     const store = await HeliaStore.create({ dataDir: resolve(o.ipfsDir) });
     try {
@@ -110,6 +123,31 @@ export function registerJob(program: Command): void {
 
   chainOptions(
     job
+      .command("cancel")
+      .summary("sponsor: cancels a job no worker has committed to, refunding its escrow")
+      .description("The sponsor cancels a job whose current round has no commitment yet (the commit phase at the latest); the escrow is then withdrawn with `job withdraw`.")
+      .addOption(jobOption()),
+  ).action(async (o: ChainOpts & { job: bigint }) => {
+    const { wallet, coord } = await signer(o);
+    const rc = await sendTx(wallet, coord, "cancelJob", [o.job]);
+    console.log(`job ${o.job} cancelled: tx ${rc.hash}`);
+  });
+
+  chainOptions(
+    job
+      .command("withdraw")
+      .summary("sponsor: takes back what an ended job did not pay out")
+      .description("Once a job is completed, cancelled or expired, its sponsor withdraws what is left in its reward pool (unpaid rounds, unpayable shares, rounding).")
+      .addOption(jobOption()),
+  ).action(async (o: ChainOpts & { job: bigint }) => {
+    const { wallet, coord } = await signer(o);
+    const amount = (await coord.getFunction("rewardPool")(o.job)) as bigint;
+    const rc = await sendTx(wallet, coord, "withdrawRemainder", [o.job]);
+    console.log(`withdrew ${fmt(amount)} from job ${o.job}'s pool: tx ${rc.hash}`);
+  });
+
+  chainOptions(
+    job
       .command("show")
       .summary("parameters, CIDs, committee, phase, status, reward pool")
       .description("A job's parameters (slash window, liveness, bonds, guardian), spec and initial model CIDs, committee and live state.")
@@ -155,6 +193,7 @@ export function registerJob(program: Command): void {
         missedVoteSlash: Number(c.missedVoteSlashBps),
       },
       maxUpdates: Number(c.maxUpdates),
+      minUpdates: Number(c.minUpdates),
       maxSamplesPerUpdate: BigInt(c.maxSamplesPerUpdate).toString(),
       maxValidators: Number(c.maxValidators),
       liveness: { maxMissedRounds: Number(c.maxMissedRounds), maxIdleRounds: Number(c.maxIdleRounds) },
@@ -181,6 +220,7 @@ const UINT_BITS: Partial<Record<keyof JobParams, number>> = {
   attestPeriod: 32,
   slashWindow: 32,
   maxUpdates: 16,
+  minUpdates: 16,
   maxSamplesPerUpdate: 64,
   maxValidators: 16,
   quorumBps: 16,

@@ -1,7 +1,7 @@
 /**
  * Models: `model attest` (a validator's step), and for anyone `model show` (a round's attested model),
- * `model get` (its artifact, fetched over IPFS and verified against the CID on chain) and `model eval`
- * (its loss and accuracy on a local IDX or CSV file).
+ * `model get` (its artifact, fetched over IPFS and verified against the CID on chain, and optionally an
+ * ONNX inference graph of it) and `model eval` (its loss and accuracy on a local IDX or CSV file).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +22,7 @@ import { ValidatorRole } from "../../worker/node/validatorRole.ts";
 import { HeliaStore } from "../../worker/storage/heliaStore.ts";
 import { allowedAddress } from "../../worker/storage/loopbackGater.ts";
 import { cidFromChain } from "../../worker/storage/store.ts";
+import { inferenceModel } from "../../worker/training/model.ts";
 import type { ModelSpec } from "../../worker/training/spec.ts";
 import { evaluate } from "../../worker/training/trainer.ts";
 import {
@@ -199,16 +200,23 @@ export function registerModel(program: Command): void {
   fetchOptions(
     model
       .command("get")
-      .summary("downloads a round's attested model artifact")
-      .description("Downloads a round's attested model artifact (the fedstake container, f32 tensors), verified block by block against the CID on chain, to --out.")
-      .addOption(option("--out <FILE>", "where to write the artifact").makeOptionMandatory()),
-  ).action(async (o: FetchOpts & { out: string }) => {
+      .summary("downloads a round's attested model artifact (--onnx: also as an ONNX inference graph)")
+      .description(
+        "Downloads a round's attested model artifact (the fedstake container, f32 tensors), verified block by block against the CID on chain, to --out; with --onnx, also writes the model as an ONNX inference graph that any ONNX runtime can run.",
+      )
+      .addOption(option("--out <FILE>", "where to write the artifact").makeOptionMandatory())
+      .addOption(option("--onnx <FILE>", 'also write an ONNX inference graph (opset 17): input "input" [N, ...spec.input] → output "logits" [N, classes], the raw outputs, with the weights built in')),
+  ).action(async (o: FetchOpts & { out: string; onnx?: string }) => {
     const { coord, stake } = reader(o);
     const rm = await roundModel(coord, o.job, o.round);
     await withFetcher(o, coord, stake, rm, async (store) => {
-      const { cid, bytes, tensors } = await fetchAttested(store, coord, rm, o);
+      const { cid, bytes, tensors, spec } = await fetchAttested(store, coord, rm, o);
       writeFileSync(o.out, bytes);
       console.log(`round ${rm.round} model ${cid} (${tensors.length} tensors, ${bytes.length} bytes) → ${o.out}`);
+      if (o.onnx === undefined) return;
+      const graph = inferenceModel(spec, new Map(tensors.map((t) => [t.name, t.data])));
+      writeFileSync(o.onnx, graph);
+      console.log(`ONNX inference graph (input [N,${spec.input}] → logits [N,${spec.classes}], ${graph.length} bytes) → ${o.onnx}`);
     });
   });
 

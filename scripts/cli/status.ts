@@ -2,15 +2,18 @@
 import type { Command } from "commander";
 import { parseUnits } from "ethers";
 import { JobStatus, outcomeName, phaseName } from "../../worker/chain/protocol.ts";
-import { readRounds } from "../../worker/dashboard/rounds.ts";
+import { readRounds, roundScore } from "../../worker/dashboard/rounds.ts";
 import { chainOptions, fmt, nameOf, option, positiveId, reader, slashReasonName, type ChainOpts } from "./common.ts";
 
 export function registerStatus(program: Command): void {
   chainOptions(
     program
       .command("status")
-      .summary("every round: outcome, updates, votes, slashes, CIDs")
-      .description("Every round: outcome, commitments, updates, accepted set, votes, withheld votes, slashes (reason, amount), evictions, base and model CIDs.")
+      .summary("every round: outcome, updates, votes, slashes, accuracy, CIDs")
+      .description(
+        "Every round: outcome, commitments, updates, accepted set, votes, withheld votes, slashes (reason, amount), evictions, base and model CIDs, " +
+          "and the model's held-out accuracy and loss: the median of the scores its attesting validators report on chain, each on its own data (unverifiable by anyone else).",
+      )
       .addOption(option("--job <ID>", "the job id", positiveId).default(1n, "1"))
       .addOption(option("--json", "print JSON")),
     { key: "none" },
@@ -30,6 +33,8 @@ export function registerStatus(program: Command): void {
       slashes: r.slashes.map((x) => ({ account: x.account, reason: slashReasonName(x.reason), amount: fmt(x.amount) })),
       withheld: r.withheld,
       evicted: r.evicted,
+      score: roundScore(r),
+      scores: r.scores,
     }));
     const status = {
       job: jobId.toString(),
@@ -43,13 +48,19 @@ export function registerStatus(program: Command): void {
     };
     if (o.json) return console.log(JSON.stringify(status, null, 2));
     console.log(`job ${status.job} (${status.status}): round ${status.round}, phase ${status.phase}, ${status.completedRounds} paid rounds, pool ${status.rewardPool}`);
-    console.log(" round  outcome     commits  updates  accepted  votes  slashed  model");
+    console.log(" round  outcome     commits  updates  accepted  votes  slashed  accuracy  model");
     for (const r of rounds) {
       const acc = r.updates.filter((u) => u.accepted).length;
       const slashed = r.slashes.reduce((a, x) => a + parseUnits(x.amount, 18), 0n);
       console.log(
-        ` ${String(r.round).padStart(5)}  ${r.outcome.padEnd(10)}  ${String(r.committed).padStart(7)}  ${String(r.updates.length).padStart(7)}  ${String(acc).padStart(8)}  ${String(r.votes.length).padStart(5)}  ${(r.slashes.length ? fmt(slashed) : "-").padStart(7)}  ${r.model ?? "-"}`,
+        ` ${String(r.round).padStart(5)}  ${r.outcome.padEnd(10)}  ${String(r.committed).padStart(7)}  ${String(r.updates.length).padStart(7)}  ${String(acc).padStart(8)}  ${String(r.votes.length).padStart(5)}  ${(r.slashes.length ? fmt(slashed) : "-").padStart(7)}  ${accuracyText(r.score).padStart(8)}  ${r.model ?? "-"}`,
       );
     }
   });
+}
+
+/** The median held-out accuracy as a percentage ("-" if none was reported; the loss for a regression job). */
+function accuracyText(s: ReturnType<typeof roundScore>): string {
+  if (!s) return "-";
+  return s.accuracy === null ? `loss ${s.loss.toPrecision(3)}` : `${(100 * s.accuracy).toFixed(1)}%`;
 }

@@ -5,11 +5,13 @@
 import type { HardhatEthers, HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
 import { Contract, type ContractTransactionResponse } from "ethers";
-import { coordinatorAbi } from "../../worker/chain/client.ts";
+import { attach, deployProtocol as deployChain } from "../../worker/chain/client.ts";
+import { PARAMETER_DEFAULTS } from "../../worker/chain/deployment.ts";
 import { defaultJobParams, Phase, randomSalt, updateCommitment, voteCommitment, type JobParams } from "../../worker/chain/protocol.ts";
 
 export const ONE = 10n ** 18n;
-export const UNBONDING = 7 * 24 * 3600;
+/** The deployment's default unbonding period (7 days). */
+export const UNBONDING = PARAMETER_DEFAULTS.unbondingPeriod;
 
 export interface Protocol {
   token: Contract;
@@ -42,12 +44,9 @@ export async function deployProtocol(
   const workers = signers.slice(2, 2 + nW);
   const validators = signers.slice(2 + nW, 2 + nW + nV);
   const others = signers.slice(2 + nW + nV);
-  const token = (await ethers.deployContract("StakeToken", ["Fedstake", "FST", admin.address], admin)) as unknown as Contract;
-  const stake = (await ethers.deployContract("StakeManager", [await token.getAddress(), opts.unbonding ?? UNBONDING], admin)) as unknown as Contract;
-  const deployed = await ethers.deployContract("TrainingCoordinator", [await stake.getAddress(), admin.address], admin);
-  // The coordinator delegates what it does not implement to its extension: talk to it through both ABIs.
-  const coord = new Contract(await deployed.getAddress(), coordinatorAbi() as never, admin);
-  await stake.setCoordinator(await coord.getAddress());
+  // The deployment every other path runs (CLI, demo, devnet, Ignition); the coordinator's handle speaks
+  // its extension's ABI too.
+  const { token, stake, coord } = attach(await deployChain(admin, { unbondingPeriod: opts.unbonding }), admin);
 
   const fund = async (s: HardhatEthersSigner, amount: bigint, staked: bigint) => {
     await token.mint(s.address, amount);

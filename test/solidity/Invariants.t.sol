@@ -93,6 +93,9 @@ contract ProtocolHandler is ProtocolHarness {
     uint256 public decidedWithoutQuorum; // a Quorum round below its quorum, or with overlapping bitmaps
     uint256 public roundOverCredited; // a round credited more than rewardPerRound
     uint256 public voteClaimWrong; // a vote claim paying other than what was owed
+    uint256 public phaseReopened; // a round's phase went back (early closing must never reopen a phase)
+    mapping(uint256 jobId => uint256) internal seenRound;
+    mapping(uint256 jobId => uint256) internal seenPhase;
     /// Counted, not asserted (a known issue): evictions of a member with a vote in the job's current round,
     /// which `evictAbsentMember` allows and which drop that vote from the round's tally.
     uint256 public evictedWithPendingVote;
@@ -146,6 +149,7 @@ contract ProtocolHandler is ProtocolHarness {
     }
 
     function violations() external view returns (string memory) {
+        if (phaseReopened != 0) return "a round's phase went back";
         if (doublePaid != 0) return "update paid twice";
         if (paidUnaccepted != 0) return "unaccepted update paid";
         if (paidWrongAmount != 0) return "update paid a wrong amount";
@@ -207,6 +211,12 @@ contract ProtocolHandler is ProtocolHarness {
     // ------------------------------------------------------------------ ledger from events
 
     function _end() internal {
+        // Within a round the phase only moves forward, whoever acted and whatever the clock did.
+        for (uint256 i; i < jobs.length; ++i) {
+            (uint256 round, ITrainingCoordinator.Phase ph) = coord.phaseOf(jobs[i]);
+            if (round == seenRound[jobs[i]] && uint256(ph) < seenPhase[jobs[i]]) ++phaseReopened;
+            (seenRound[jobs[i]], seenPhase[jobs[i]]) = (round, uint256(ph));
+        }
         Vm.Log[] memory logs = vm.getRecordedLogs();
         for (uint256 k; k < logs.length; ++k) {
             Vm.Log memory l = logs[k];
@@ -351,6 +361,14 @@ contract ProtocolHandler is ProtocolHarness {
         p.maxMissedRounds = uint16(bound(_rand(seed, 20), 1, 3));
         p.maxIdleRounds = uint16(p.maxMissedRounds + bound(_rand(seed, 21), 1, 3));
         p.initialModelDigest = keccak256(abi.encode("initial", seed));
+        // Half the jobs close their commit phase early: at least as many commitments as it takes for their
+        // slashes to cover the round's worker reward (createJob's rule), at most maxUpdates.
+        if (seed % 2 == 1) {
+            uint256 workerReward = p.rewardPerRound - (uint256(p.rewardPerRound) * p.validatorShareBps) / BPS;
+            uint256 cheaper = p.missedRevealSlashAmount < p.rejectSlashAmount ? p.missedRevealSlashAmount : p.rejectSlashAmount;
+            uint256 least = (workerReward + cheaper - 1) / cheaper;
+            if (least <= p.maxUpdates) p.minUpdates = uint16(bound(_rand(seed, 22), least == 0 ? 1 : least, p.maxUpdates));
+        }
     }
 
     function createJob(uint256 seed) external {

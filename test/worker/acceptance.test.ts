@@ -104,6 +104,32 @@ describe("acceptance rules", function () {
     expect(r.decisions.map((d) => d.code)).to.deep.equal(["accepted", "accepted", "accepted", "misaligned", "misaligned", "misaligned"]);
   });
 
+  it("judges sparse (top-k) updates' similarity against their neighbourhood's mean direction: honest ones pass, noise does not", async function () {
+    // Very skewed honest updates, sent top-2 % in 2 bits: each keeps its own few coordinates, so two of
+    // them share little and their pairwise cosine falls below the dense threshold; noise stays near 1/√d.
+    const r = prng(21);
+    const g = () => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
+    const topk = (data: Float32Array, index: number): Revealed => {
+      const plain = reveal(index, tensors(data));
+      const header: ArtifactHeader = { kind: "update", jobId: 1n, round: 2, baseModelCid: baseCid, worker: plain.worker, numSamples: 100n };
+      return { ...plain, bytes: encodeArtifact(header, tensors(data), { encoding: "topk2", fraction: 0.02 }) };
+    };
+    const skewed = () => Float32Array.from(common, (v) => v + 3 * g());
+    const revealed = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => topk(skewed(), i)).concat([topk(Float32Array.from({ length: D }, () => 2 * g()), 8)]);
+    const { decisions, candidates } = await decideRound(revealed, { model, rules: parseRules([{ rule: "neighbours" }]) }, evaluation, { round: 2 });
+    expect(decisions.map((d) => d.code)).to.deep.equal([...Array(8).fill("accepted"), "unrelated"]);
+    expect(decisions[8]!.reason).to.match(/cosine -?0\.0[01]\d+ of this sparse update to the mean direction of its 4 nearest updates is below 0\.02/);
+    // What the dense statistic (mean pairwise cosine to the 4 nearest) would have said of the honest ones.
+    const flat = candidates.map((c) => c.flat);
+    const cos = (a: Float64Array, b: Float64Array) => a.reduce((t, v, i) => t + v * b[i]!, 0) / (l2(a) * l2(b));
+    const pairwise = flat.slice(0, 8).map((a, i) => {
+      const near = flat.filter((_, j) => j !== i).map((b) => cos(a, b)).sort((x, y) => y - x).slice(0, 4);
+      return near.reduce((t, v) => t + v, 0) / 4;
+    });
+    expect(Math.min(...pairwise)).to.be.below(0.02);
+    expect(Math.min(...decisions.slice(0, 8).map((d) => d.metrics.similarity!))).to.be.above(0.02);
+  });
+
   it("rejects an update that points away from the validator's reference update (FLTrust's trust score)", async function () {
     // Two sign-flipped updates among six honest ones: each one's own cosine to the reference is negative.
     const flipped = () => tensors(Float32Array.from(honest()[0]!.data, (v) => -v));
@@ -138,6 +164,8 @@ describe("acceptance rules", function () {
     // A parsed policy written back to JSON (as `job create` and the demo pin it) parses to itself.
     const spec = parseJobSpec({ model: MNIST_MLP, aggregation: { kind: "multi_krum", f: 2 } });
     expect(parseJobSpec(JSON.parse(JSON.stringify(spec)))).to.deep.equal(spec);
+    // A misspelt part would silently take the defaults (FedAvg here): it is refused by name.
+    expect(() => parseJobSpec({ model: MNIST_MLP, aggregaton: { kind: "median" } })).to.throw(/job spec: "aggregaton" is not a part of a job spec \(it has: model, aggregation, validation, compression\)/);
     expect(() => parseValidation({ rules: [{ rule: "krumm" }] })).to.throw(/validation\.rules\[0\]\.rule must be one of "duplicate", "norm", "heldout", "trust", "neighbours", "support", "loss", got "krumm"/);
     expect(() => parseValidation({ rules: [{ rule: "norm", maxratio: 3 }] })).to.throw(/rules\[0\]\.maxratio is not a parameter of this rule \(it has: minRatio, maxRatio\)/);
     expect(() => parseValidation({ rules: [{ rule: "norm", maxRatio: 0.5 }] })).to.throw(/rules\[0\]\.maxRatio must be a number in \[1, 1000000\], got 0.5/);

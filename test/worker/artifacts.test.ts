@@ -8,7 +8,7 @@ import {
   type EncodeOptions,
   type Tensor,
 } from "../../worker/artifacts/index.ts";
-import { decodePayload, encodePayload } from "../../worker/artifacts/encodings.ts";
+import { decodePayload, Encoding, encodePayload, topkCounts } from "../../worker/artifacts/encodings.ts";
 import { prng as rng } from "../../worker/util/prng.ts";
 
 const header = (over: Partial<ArtifactHeader> = {}): ArtifactHeader => ({
@@ -146,8 +146,80 @@ describe("artifact container", function () {
     }
   });
 
+  for (const [encoding, bits] of [["topk4", 4], ["topk2", 2]] as const) {
+    it(`round-trips ${encoding}: the k largest magnitudes in ${bits} bits, sign kept, no worse than scaling to the chunk's largest`, function () {
+      const chunk = 32;
+      const tensors = randomTensors(4, MLP);
+      const a = decodeArtifact(encodeArtifact(header(), tensors, { encoding, fraction: 0.2, chunk }));
+      const half = (2 ** bits - 1) / 2;
+      for (const [i, t] of a.tensors.entries()) {
+        const x = tensors[i]!.data;
+        const k = Math.max(1, Math.ceil(x.length * 0.2));
+        const kept = [...t.data.keys()].filter((j) => t.data[j] !== 0);
+        expect(kept.length).to.equal(k);
+        const threshold = [...x].map(Math.abs).sort((p, q) => q - p)[k - 1]!;
+        let err = 0;
+        let errAtMax = 0;
+        for (let c = 0; c * chunk < k; c++) {
+          const js = kept.slice(c * chunk, (c + 1) * chunk);
+          const max = Math.max(...js.map((j) => Math.abs(x[j]!)));
+          const s = Math.fround(max / half);
+          for (const j of js) {
+            expect(Math.abs(x[j]!)).to.be.at.least(threshold);
+            expect(Math.sign(t.data[j]!)).to.equal(Math.sign(x[j]!));
+            expect(Math.abs(t.data[j]!)).to.be.at.most(max * (1 + 1e-6));
+            err += (t.data[j]! - x[j]!) ** 2;
+            // The plain quantiser scaled to the chunk's largest value: the chosen scale may only do better.
+            const q = Math.max(0, Math.min(2 * half, Math.round(x[j]! / s + half)));
+            errAtMax += ((q - half) * s - x[j]!) ** 2;
+          }
+        }
+        expect(err).to.be.at.most(errAtMax * (1 + 1e-6)); // (float32 rounding of the decoded values)
+        const energy = kept.reduce((e, j) => e + x[j]! ** 2, 0);
+        expect(Math.sqrt(err / energy)).to.be.below(bits === 4 ? 0.1 : 0.35);
+      }
+    });
+  }
+
+  it("packs low-bit top-k tightly and leaves zeros out", function () {
+    const x = Float32Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? (i % 20 === 0 ? 1 : -1) * (1 + i / 1000) : 0));
+    for (const [encoding, bits] of [["topk4", 4], ["topk2", 2]] as const) {
+      // 100 values are non-zero; asking for 150 sends those 100 only (a low-bit level cannot be 0).
+      const { params, bytes } = encodePayload(x, { encoding, k: 150, chunk: 64 });
+      expect(params).to.deep.equal({ encoding, chunk: 64 });
+      // k, index-bytes; the gaps (0, then 9 × 99) Rice coded with r = 2: the parameter byte, 3 bits for
+      // the 0, 5 for each 9 (two 1s, a 0, 2 low bits), against 100 bytes of LEB128; 2 scales; the values.
+      const { bytes: leb } = encodePayload(x, { encoding: "topk", k: 150, chunk: 64 });
+      const riceBytes = 1 + Math.ceil((3 + 99 * 5) / 8);
+      expect(new DataView(bytes.buffer).getUint32(4, true)).to.equal(riceBytes);
+      expect(bytes[8]).to.equal(2);
+      expect(bytes.length).to.equal(8 + riceBytes + 2 * 4 + Math.ceil((100 * bits) / 8));
+      expect(new DataView(leb.buffer).getUint32(4, true)).to.equal(150); // 8-bit topk: LEB128, zeros kept, as before
+      const back = decodePayload(bytes, x.length, params, "t");
+      expect([...back.keys()].filter((i) => back[i] !== 0)).to.deep.equal([...x.keys()].filter((i) => x[i] !== 0));
+    }
+    // The older encodings keep their codes (a reader of version 1 decodes what it did before).
+    expect(Encoding).to.deep.include({ f32: 0, f16: 1, int8: 2, topk: 3, topk4: 4, topk2: 5 });
+  });
+
+  it("spreads an update-wide top-k over the tensors by magnitude", function () {
+    const a = Float32Array.from([5, -4, 0.1, 0.2]);
+    const b = Float32Array.from([3, 0.3, -6]);
+    expect(topkCounts([a, b], 3 / 7)).to.deep.equal([2, 1]); // 6, 5, 4
+    expect(topkCounts([a, b], 4 / 7)).to.deep.equal([2, 2]); // and 3
+    // Ties at the threshold go to the earlier tensor, as topkIndices gives them to the lower index.
+    expect(topkCounts([Float32Array.from([1, 1]), Float32Array.from([1])], 2 / 3)).to.deep.equal([2, 0]);
+    expect(topkCounts([new Float32Array(0)], 0.5)).to.deep.equal([0]);
+    const tensors: Tensor[] = [{ name: "a", shape: [4], data: a }, { name: "b", shape: [3], data: b }];
+    const wide = decodeArtifact(encodeArtifact(header(), tensors, { encoding: "topk4", fraction: 3 / 7, across: "update" })).tensors;
+    expect(wide.map((t) => [...t.data].map((v) => v !== 0))).to.deep.equal([[true, true, false, false], [false, false, true]]);
+    // Per tensor (the default), each tensor keeps its own ⌈3/7 × n⌉.
+    const each = decodeArtifact(encodeArtifact(header(), tensors, { encoding: "topk4", fraction: 3 / 7 })).tensors;
+    expect(each.map((t) => t.data.filter((v) => v !== 0).length)).to.deep.equal([2, 2]);
+  });
+
   it("encodes deterministically: same tensors and options, same bytes", function () {
-    const opts: EncodeOptions[] = [{ encoding: "f32" }, { encoding: "f16" }, { encoding: "int8" }, { encoding: "topk", fraction: 0.01 }];
+    const opts: EncodeOptions[] = [{ encoding: "f32" }, { encoding: "f16" }, { encoding: "int8" }, { encoding: "topk", fraction: 0.01 }, { encoding: "topk4", fraction: 0.05 }, { encoding: "topk2", fraction: 0.05 }, { encoding: "topk2", fraction: 0.05, across: "update" }];
     for (const o of opts) {
       const a = encodeArtifact(header(), randomTensors(5, MLP), o);
       const b = encodeArtifact(header(), randomTensors(5, MLP), o);
@@ -229,10 +301,46 @@ describe("artifact decoder rejects bad input with a reason", function () {
     rejects(mutate((_, v) => v.setFloat32(p + 10, -1, true), bytes), "NON_FINITE", /scale 0/);
   });
 
+  it("checks low-bit top-k scales, Rice-coded indices, lengths and padding", function () {
+    // n values of 12, at indices 0..n-1: every gap is 0, so r = 0 and each index is one 0 bit.
+    const t = (n: number): Tensor[] => [{ name: "w", shape: [12], data: Float32Array.from({ length: 12 }, (_, i) => (i < n ? (i % 2 ? -1 : 1) * (i + 1) : 0)) }];
+    for (const [encoding, n, bits] of [["topk2", 3, 2], ["topk4", 5, 4]] as const) {
+      const bytes = encodeArtifact(header({ baseModelCid: new Uint8Array(0) }), t(n), { encoding, k: n, chunk: 4 });
+      const p = 12 + new DataView(bytes.buffer).getUint32(8, true); // the payload (one tensor)
+      const idxLen = new DataView(bytes.buffer).getUint32(p + 4, true);
+      expect(idxLen).to.equal(2); // r, then n bits
+      const scales = p + 8 + idxLen;
+      expect(bytes.length).to.equal(scales + 4 * Math.ceil(n / 4) + Math.ceil((n * bits) / 8));
+      const back = decodeArtifact(bytes).tensors[0]!.data;
+      expect([...back.keys()].filter((i) => back[i] !== 0)).to.deep.equal([...Array(n).keys()]);
+      rejects(mutate((_, v) => v.setFloat32(scales, 0, true), bytes), "NON_FINITE", /scale 0 is 0 \(must be finite and > 0\)/);
+      rejects(mutate((_, v) => v.setFloat32(scales, -1, true), bytes), "NON_FINITE", /scale 0/);
+      rejects(mutate((_, v) => v.setFloat32(scales, NaN, true), bytes), "NON_FINITE", /scale 0/);
+      rejects(mutate((b) => (b[bytes.length - 1]! |= 0x80), bytes), "BAD_ENCODING", new RegExp(`padding bits after value ${n - 1}`));
+      rejects(mutate((b) => (b[p + 9]! |= 0x80), bytes), "BAD_ENCODING", /padding bits after the last index are not 0/);
+      rejects(mutate((b) => (b[p + 8] = 31), bytes), "BAD_ENCODING", /Rice parameter 31 exceeds 30/);
+      rejects(mutate((b) => b.set([4, 0x1e], p + 8), bytes), "INDEX_OUT_OF_RANGE", /index 15 \(entry 0\) ≥ 12 elements/); // r 4: a 0, then 15
+      rejects(mutate((b) => b.set([2, 0x07], p + 8), bytes), "INDEX_OUT_OF_RANGE", /index 0 lies beyond 12 elements/); // r 2: three 1s = 12 or more
+      rejects(mutate((b) => (b[p + 9] = 0xff), bytes), "TRUNCATED", /index 0 runs past the index bytes/);
+      rejects(mutate((_, v) => v.setUint32(p, n + 4, true), bytes), "LENGTH_MISMATCH", new RegExp(`${encoding} \\(k ${n + 4}`));
+      rejects(mutate((_, v) => v.setUint32(p, 13, true), bytes), "BAD_ENCODING", /exceeds 12 elements/);
+      rejects(bytes.subarray(0, bytes.length - 1), "TRUNCATED", /payloads need/);
+      // One index byte more than the indices need (and the payload one byte longer to match).
+      const payload = bytes.subarray(p);
+      const padded = Uint8Array.from([...payload.subarray(0, 8 + idxLen), 0, ...payload.subarray(8 + idxLen)]);
+      new DataView(padded.buffer).setUint32(4, idxLen + 1, true);
+      expect(() => decodePayload(padded, 12, { encoding, chunk: 4 }, "w")).to.throw(ArtifactError, /LENGTH_MISMATCH: w: 1 unused index bytes/);
+      // The right length for another bit width is still the wrong length for this one.
+      const encodingAt = 12 + 1 + 8 + 4 + 1 + 20 + 8 + 2 + 1 + 1 + 1 + 4 + 1; // preamble, header (no CID), name "w", rank 1, one dim, dtype
+      expect(bytes[encodingAt]).to.equal(Encoding[encoding]);
+      rejects(mutate((b) => (b[encodingAt] = encoding === "topk2" ? Encoding.topk4 : Encoding.topk2), bytes), "LENGTH_MISMATCH", /topk\d \(k/);
+    }
+  });
+
   it("survives 100,000 mutated and random inputs: an artifact or an ArtifactError, nothing else", function () {
     this.timeout(120_000);
     const r = rng(42);
-    const seeds = (["f32", "f16", "int8", "topk"] as const).map((encoding) =>
+    const seeds = (["f32", "f16", "int8", "topk", "topk4", "topk2"] as const).map((encoding) =>
       encodeArtifact(header(), randomTensors(7, [["a", [8, 4]], ["b", [5]]]), { encoding, chunk: 8, fraction: 0.3 }),
     );
     const counts = { ok: 0, rejected: 0 };
@@ -273,12 +381,12 @@ describe("artifact decoder rejects bad input with a reason", function () {
 });
 
 describe("error feedback", function () {
-  for (const opts of [{ encoding: "int8", chunk: 64 }, { encoding: "topk", fraction: 0.1 }] as EncodeOptions[]) {
+  for (const opts of [{ encoding: "int8", chunk: 64 }, { encoding: "topk", fraction: 0.1 }, { encoding: "topk2", fraction: 0.1 }] as EncodeOptions[]) {
     it(`keeps the cumulative sent update close to the true one (${opts.encoding})`, function () {
       const r = rng(9);
       const n = 2048;
       const drift = Float32Array.from({ length: n }, () => r() - 0.5);
-      const ef = new ErrorFeedback();
+      let ef = new ErrorFeedback();
       const truth = new Float64Array(n);
       const sent = new Float64Array(n);
       const rounds = 40;
@@ -287,7 +395,9 @@ describe("error feedback", function () {
         const u = Float32Array.from(drift, (d) => d * 0.01 + (r() - 0.5) * 0.004);
         maxStep = Math.max(maxStep, maxAbs(u));
         for (let i = 0; i < n; i++) truth[i]! += u[i]!;
-        const got = decodeArtifact(ef.encode(header(), [{ name: "w", shape: [n], data: u }], opts)).tensors[0]!.data;
+        const step = ef.encode(header(), [{ name: "w", shape: [n], data: u }], opts);
+        ef = step.next;
+        const got = decodeArtifact(step.bytes).tensors[0]!.data;
         for (let i = 0; i < n; i++) sent[i]! += got[i]!;
         // The gap is exactly the residual carried forward.
         const res = ef.residualOf("w")!;
@@ -303,10 +413,20 @@ describe("error feedback", function () {
     });
   }
 
-  it("persists its residual", function () {
-    const ef = new ErrorFeedback();
-    ef.encode(header(), randomTensors(11, MLP), { encoding: "topk", fraction: 0.01 });
-    const back = ErrorFeedback.load(ef.save(header()));
-    expect([...back.residualOf("fc1.weight")!]).to.deep.equal([...ef.residualOf("fc1.weight")!]);
+  it("persists its residual, with its tensors' shapes and the header", function () {
+    const { next: ef } = new ErrorFeedback().encode(header(), randomTensors(11, MLP), { encoding: "topk", fraction: 0.01 });
+    const back = ErrorFeedback.load(ef.save(header({ round: 9 })));
+    expect(back.header.round).to.equal(9);
+    expect(back.feedback.tensors.map((t) => [t.name, t.shape])).to.deep.equal(MLP);
+    expect([...back.feedback.residualOf("fc1.weight")!]).to.deep.equal([...ef.residualOf("fc1.weight")!]);
+  });
+
+  it("leaves its own residual alone and refuses a residual that does not fit the update", function () {
+    const ef = new ErrorFeedback(randomTensors(12, MLP));
+    const before = ef.residualOf("fc1.bias")!;
+    ef.encode(header(), randomTensors(13, MLP), { encoding: "topk2", fraction: 0.05 });
+    expect([...ef.residualOf("fc1.bias")!]).to.deep.equal([...before]);
+    expect(() => ef.encode(header(), randomTensors(13, MLP.slice(1)), { encoding: "int8" })).to.throw(/residual has tensor "fc1.weight", the update has none/);
+    expect(() => ef.encode(header(), randomTensors(13, [["fc1.weight", [2]], ...MLP.slice(1)]), { encoding: "int8" })).to.throw(/has 2048 values, update has 2/);
   });
 });

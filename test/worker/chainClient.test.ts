@@ -6,7 +6,7 @@
 import { expect } from "chai";
 import { Contract, HDNodeWallet, Mnemonic, Wallet, type JsonRpcProvider } from "ethers";
 import { network } from "hardhat";
-import { ChainError, loadArtifact, sendTx } from "../../worker/chain/client.ts";
+import { ChainError, loadArtifact, sendTx, sendValue } from "../../worker/chain/client.ts";
 
 // Hardhat's development mnemonic: the in-process network's accounts.
 const MNEMONIC = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
@@ -40,5 +40,15 @@ describe("chain client: sendTx", function () {
     expect(late).to.be.instanceOf(ChainError);
     expect((late as ChainError).message).to.match(/^transfer reverted in block \d+: ERC20InsufficientBalance\(0x[0-9a-fA-F]{40}, 0, 100\)$/);
     expect((late as ChainError).errorName).to.equal("ERC20InsufficientBalance");
+  });
+
+  it("sends value the same way: one account's transfers back to back, each at its own nonce", async function () {
+    const { ethers } = await network.create();
+    const from = new Wallet(account(2).privateKey, ethers.provider as unknown as JsonRpcProvider);
+    // Accounts past the 20 funded ones, as the demo funds them for 32 workers.
+    const to = [40, 41, 42].map((i) => account(i).address);
+    const receipts = await Promise.all(to.map((a) => sendValue(from, a, 10n ** 18n)));
+    expect(receipts.map((r) => r.status)).to.deep.equal([1, 1, 1]);
+    for (const a of to) expect(await ethers.provider.getBalance(a)).to.equal(10n ** 18n);
   });
 });

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CID } from "multiformats/cid";
+import { createStore } from "../../worker/storage/factory.ts";
 import { HeliaStore } from "../../worker/storage/heliaStore.ts";
 import { KuboStore } from "../../worker/storage/kuboStore.ts";
 import { seededBytes, sha256hex } from "../../worker/storage/heliaPeerProcess.ts";
@@ -15,7 +16,9 @@ describe("KuboStore (against a real IPFS RPC server)", function () {
   let kubo: KuboStore;
   before(async function () {
     server = await startIpfsRpcServer((m) => console.log(`      ${m}`));
-    kubo = new KuboStore({ url: server.url });
+    const store = await createStore({ kind: "kubo", url: server.url }, { dataDir: "unused: the daemon keeps its own repository" });
+    expect(store).to.be.instanceOf(KuboStore);
+    kubo = store as KuboStore;
   });
   after(async () => server?.stop());
 
@@ -59,13 +62,43 @@ describe("KuboStore (against a real IPFS RPC server)", function () {
     expect(err).to.be.instanceOf(StoreError);
     expect(["TIMEOUT", "NOT_FOUND"]).to.include((err as StoreError).code);
   });
+
+  it("publishes the daemon's loopback addresses only, and dials only loopback, through the daemon", async function () {
+    // The test daemon listens on no swarm address, so it has none to publish; a real Kubo's would be its loopback ones.
+    expect(kubo.multiaddrs().every((a) => a.startsWith("/ip4/127.") || a.startsWith("/ip6/::1/"))).to.equal(true);
+    const dir = await mkdtemp(join(tmpdir(), "fedstake-kubo-dial-"));
+    const helia = await HeliaStore.create({ dataDir: dir });
+    try {
+      const peer = helia.helia.libp2p.peerId.toString();
+      await expectCode(kubo.dial(`/ip4/10.1.2.3/tcp/4001/p2p/${peer}`), "UNAVAILABLE", /refusing to dial .* outside loopback/);
+      // Loopback goes to the daemon. The offline js-ipfs daemon has no transport to dial with, and says
+      // so; a Kubo daemon (FEDSTAKE_KUBO_API) connects to the Helia node.
+      const dialled = kubo.dial(helia.multiaddrs()[0]!);
+      if (process.env.FEDSTAKE_KUBO_API) await dialled;
+      else await expectCode(dialled, "UNAVAILABLE", /Kubo could not connect to \/ip4\/127\.0\.0\.1\//);
+      expect(await kubo.isConnected(peer)).to.equal(Boolean(process.env.FEDSTAKE_KUBO_API));
+    } finally {
+      await helia.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("stops a fetch when the caller's signal aborts", async function () {
+    const cid = await kubo.add(seededBytes(1000, 23));
+    await expectCode(kubo.get(cid, { signal: AbortSignal.abort() }), "ABORTED");
+  });
+
+  it("refuses to start against an RPC API that does not answer, naming it", async function () {
+    await expectCode(KuboStore.open({ url: "http://127.0.0.1:9" }), "UNAVAILABLE", /the Kubo RPC API at http:\/\/127\.0\.0\.1:9 did not answer/);
+  });
 });
 
-async function expectCode(p: Promise<unknown>, code: string) {
+async function expectCode(p: Promise<unknown>, code: string, message?: RegExp) {
   const err = await p.then(
     () => null,
     (e: unknown) => e,
   );
   expect(err, `expected ${code}`).to.be.instanceOf(StoreError);
   expect((err as StoreError).code).to.equal(code);
+  if (message) expect((err as StoreError).message).to.match(message);
 }

@@ -7,12 +7,13 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Contract } from "ethers";
 import { network } from "hardhat";
 import { decodeArtifact } from "../../worker/artifacts/index.ts";
 import { modelArtifact, modelTensors } from "../../worker/node/context.ts";
-import { dialPublished, modelHolders } from "../../worker/node/providers.ts";
+import { dialPublished, ModelHolders, modelHolders } from "../../worker/node/providers.ts";
 import { HeliaStore } from "../../worker/storage/heliaStore.ts";
-import { cidToChain } from "../../worker/storage/store.ts";
+import { cidToChain, type Dialer } from "../../worker/storage/store.ts";
 import { initParams, paramsOf } from "../../worker/training/model.ts";
 import { MNIST_MLP } from "../../worker/training/presets.ts";
 import { as, createJob, deployProtocol, playRound, submission, vote } from "../helpers/fixture.ts";
@@ -45,7 +46,13 @@ describe("model providers: the attesting validators' published endpoints", funct
     const tensors = paramsOf(MNIST_MLP).map((q) => ({ name: q.name, shape: q.shape, data: init.get(q.name)! }));
     const cid = await holder.add(modelArtifact(jobId, 1, new Uint8Array(36), tensors, 100n));
     const { digest, codec } = cidToChain(cid);
-    for (const v of [v0, v1]) await as(p.coord, v).attestModel(jobId, 1n, digest, codec);
+    // A node's long-lived lookup sees attestations made after its first look (it reads only new blocks).
+    const lookup = new ModelHolders(p.coord, jobId);
+    expect(await lookup.of(digest)).to.deep.equal([p.sponsor.address]);
+    await as(p.coord, v0).attestModel(jobId, 1n, digest, codec);
+    expect(await lookup.of(digest)).to.deep.equal([v0.address, p.sponsor.address]);
+    await as(p.coord, v1).attestModel(jobId, 1n, digest, codec);
+    expect(await lookup.of(digest.toUpperCase().replace("0X", "0x"))).to.deep.equal([v0.address, v1.address, p.sponsor.address]);
     await as(p.stake, v0).setEndpoint(Buffer.from(holder.multiaddrs().join("\n")));
     const base = await p.coord.roundResult(jobId, 2n);
     expect(base.baseDigest).to.equal(digest);
@@ -62,5 +69,19 @@ describe("model providers: the attesting validators' published endpoints", funct
     // An artifact that is not a model of the spec is refused, with the tensor that differs.
     const wrong = [{ ...tensors[0]!, name: "other" }, ...tensors.slice(1)];
     expect(() => modelTensors(decodeArtifact(modelArtifact(jobId, 1, new Uint8Array(36), wrong, 100n)), MNIST_MLP, "x")).to.throw(/x is not a model of this job's spec \(tensor 0 is "other"/);
+  });
+
+  it("dials through any Dialer: the published addresses in order, until one answers", async function () {
+    const endpoints: Record<string, string> = { a: "/ip4/127.0.0.1/tcp/1\n/ip4/127.0.0.1/tcp/2\n/ip4/127.0.0.1/tcp/3", b: "/ip4/127.0.0.1/tcp/4", c: "" };
+    const stake = { getFunction: () => async (account: string) => "0x" + Buffer.from(endpoints[account]!).toString("hex") } as unknown as Contract;
+    const tried: string[] = [];
+    const dialer: Pick<Dialer, "dial"> = {
+      dial: async (addr) => {
+        tried.push(addr);
+        if (!addr.endsWith("/tcp/2")) throw new Error("refused");
+      },
+    };
+    expect(await dialPublished(dialer, stake, ["a", "b", "c", "a"])).to.deep.equal(["b: no published address answered", "c: no endpoint published"]);
+    expect(tried).to.deep.equal(["/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/tcp/2", "/ip4/127.0.0.1/tcp/4"]);
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CID } from "multiformats/cid";
 import { identity } from "multiformats/hashes/identity";
+import { createStore } from "../../worker/storage/factory.ts";
 import { HeliaStore } from "../../worker/storage/heliaStore.ts";
 import { HeliaPeerProcess, seededBytes, sha256hex } from "../../worker/storage/heliaPeerProcess.ts";
 import { cidFromChain, cidToChain, StoreError } from "../../worker/storage/store.ts";
@@ -164,6 +165,28 @@ describe("HeliaStore", function () {
     }
   });
 
+  it("says which peers it is connected to, and stops a fetch when the caller's signal aborts", async function () {
+    const a = await HeliaStore.create({ dataDir: await dir() });
+    const b = await HeliaStore.create({ dataDir: await dir() });
+    try {
+      const peer = b.helia.libp2p.peerId.toString();
+      expect(await a.isConnected(peer)).to.equal(false);
+      await a.dial(b.multiaddrs()[0]!);
+      expect(await a.isConnected(peer)).to.equal(true);
+      const held = await a.add(seededBytes(1000, 9));
+      await expectStoreError(a.get(held, { signal: AbortSignal.abort() }), "ABORTED");
+      // Content nobody has: the caller's signal ends the wait long before the timeout would.
+      const nobody = CID.parse("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy");
+      const t0 = Date.now();
+      const err = await expectStoreError(a.get(nobody, { timeoutMs: 60_000, signal: AbortSignal.timeout(300) }), "ABORTED");
+      expect(Date.now() - t0).to.be.lessThan(10_000);
+      expect(err.message).to.match(/stopped by the caller/);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
   it("listens and dials on loopback only unless configured otherwise", async function () {
     let thrown: unknown;
     try {
@@ -189,6 +212,24 @@ describe("HeliaStore", function () {
     } finally {
       await a.stop();
       await b.stop();
+    }
+  });
+});
+
+describe("createStore (a node config's storage)", function () {
+  this.timeout(120_000);
+
+  it("is an embedded Helia node by default, on loopback, with its repository where the node keeps it", async function () {
+    const d = await tmp();
+    const store = await createStore(undefined, { dataDir: join(d, "ipfs") });
+    try {
+      expect(store).to.be.instanceOf(HeliaStore);
+      expect(store.multiaddrs().length).to.be.greaterThan(0);
+      expect(store.multiaddrs().every((m) => m.startsWith("/ip4/127.0.0.1/tcp/"))).to.equal(true);
+      expect(await readdir(join(d, "ipfs"))).to.include.members(["blocks", "data"]);
+    } finally {
+      await store.stop();
+      await rm(d, { recursive: true, force: true });
     }
   });
 });

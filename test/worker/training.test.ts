@@ -118,6 +118,10 @@ describe("training engine: specs, determinism, devices, data", function () {
       [spec([1, 2, 2], 2, [{ type: "conv2d", filters: 2, kernel: 3 }]), /layer 0 \(conv2d\): kernel 3 does not fit a 2×2 input/],
       [spec([4], 3, [{ type: "dense", units: 2 }]), /outputs \[2\], but spec.classes is 3/],
       [{ ...spec([4], 2, [{ type: "dense", units: 2 }]), loss: "hinge" }, /spec.loss/],
+      // A misspelt parameter is refused, not ignored (stride would silently stay 1).
+      [spec([1, 4, 4], 2, [{ type: "conv2d", filters: 2, kernel: 3, strides: 2 } as unknown as Layer, { type: "flatten" }, { type: "dense", units: 2 }]), /layer 0 \(conv2d\): unknown field "strides" \(it has: type, filters, kernel, stride, padding\)/],
+      [spec([4], 2, [{ type: "relu", units: 3 } as unknown as Layer, { type: "dense", units: 2 }]), /layer 0 \(relu\): unknown field "units" \(it has: type\)/],
+      [{ ...spec([4], 2, [{ type: "dense", units: 2 }]), clases: 2 }, /spec: unknown field "clases"/],
     ];
     for (const [s, re] of bad) expect(() => validateSpec(s)).to.throw(SpecError, re);
   });

@@ -17,7 +17,7 @@
  * is an ArtifactError naming the field.
  */
 import { ArtifactError } from "./errors.ts";
-import { decodePayload, encodePayload, Encoding, encodingName, type EncodeOptions, type EncodingParams } from "./encodings.ts";
+import { decodePayload, encodePayload, Encoding, encodingName, DEFAULT_FRACTION, isChunked, isTopk, topkCounts, type EncodeOptions, type EncodingParams } from "./encodings.ts";
 
 export const MAGIC = new Uint8Array([0x46, 0x53, 0x54, 0x4b]); // "FSTK"
 export const VERSION = 1;
@@ -73,7 +73,7 @@ const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
 export const numelOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
-/** Encodes tensors with one encoding for all, or per tensor name. */
+/** Encodes tensors with one encoding for all (an update-wide top-k with `across: "update"`), or per tensor. */
 export function encodeArtifact(
   header: ArtifactHeader,
   tensors: Tensor[],
@@ -85,7 +85,9 @@ export function encodeArtifact(
   const names = new Set<string>();
   const payloads: { info: TensorInfo; bytes: Uint8Array }[] = [];
   let offset = 0;
-  for (const t of tensors) {
+  const updateWide = typeof options !== "function" && isTopk(options.encoding) && options.across === "update" && options.k === undefined;
+  const counts = updateWide ? topkCounts(tensors.map((t) => t.data), options.fraction ?? DEFAULT_FRACTION) : undefined;
+  for (const [i, t] of tensors.entries()) {
     const nameBytes = utf8.encode(t.name);
     if (nameBytes.length === 0 || nameBytes.length > MAX_NAME) throw new ArtifactError("BAD_INPUT", `tensor name "${t.name}" must be 1..${MAX_NAME} bytes`);
     if (names.has(t.name)) throw new ArtifactError("BAD_INPUT", `duplicate tensor name "${t.name}"`);
@@ -96,7 +98,7 @@ export function encodeArtifact(
     if (numelOf(t.shape) !== t.data.length) {
       throw new ArtifactError("BAD_INPUT", `tensor "${t.name}": shape [${t.shape}] has ${numelOf(t.shape)} elements, data has ${t.data.length}`);
     }
-    const opts = typeof options === "function" ? options(t) : options;
+    const opts = typeof options === "function" ? options(t) : counts ? { ...options, k: counts[i] } : options;
     let encoded;
     try {
       encoded = encodePayload(t.data, opts);
@@ -254,8 +256,7 @@ export function decodeHeader(bytes: Uint8Array, limits: DecodeLimits = {}): { he
     const enc = encodingName(encCode);
     if (enc === undefined) throw new ArtifactError("BAD_ENCODING", `tensor "${name}": encoding ${encCode} unknown`);
     const chunk = r.u32(`tensor "${name}" chunk`);
-    const chunked = enc === "int8" || enc === "topk";
-    if (chunked ? chunk < 1 || chunk > 1 << 20 : chunk !== 0) {
+    if (isChunked(enc) ? chunk < 1 || chunk > 1 << 20 : chunk !== 0) {
       throw new ArtifactError("BAD_ENCODING", `tensor "${name}": chunk ${chunk} invalid for ${enc}`);
     }
     const offset = r.u32(`tensor "${name}" offset`);

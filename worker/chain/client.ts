@@ -7,16 +7,20 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import {
+  BaseWallet,
   Contract,
+  type ContractRunner,
   type EventLog,
   ContractFactory,
   Interface,
   JsonRpcProvider,
   keccak256,
+  type Signer,
   type TransactionRequest,
   type TransactionReceipt,
   type Wallet,
 } from "ethers";
+import { DEPLOY_PLAN, resolveArg, type Arg, type DeployParameters, type Role } from "./deployment.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -66,7 +70,7 @@ export function coordinatorAbi(artifacts: { abi: unknown[] }[] = [loadArtifact("
   return out;
 }
 
-export function attach(dep: Deployment, runner: Wallet | JsonRpcProvider): Protocol {
+export function attach(dep: Deployment, runner: ContractRunner): Protocol {
   return {
     token: new Contract(dep.token, loadArtifact("StakeToken").abi as never, runner),
     stake: new Contract(dep.stakeManager, loadArtifact("StakeManager").abi as never, runner),
@@ -179,8 +183,13 @@ export async function sendTx(
   return sendRequest(wallet, request, method, opts);
 }
 
+/** Sends `value` wei to `to` the way sendTx sends calls (one signature, explicit nonce, re-broadcast on transient errors). */
+export function sendValue(wallet: BaseWallet, to: string, value: bigint, opts: { retries?: number; log?: (m: string) => void } = {}): Promise<TransactionReceipt> {
+  return sendRequest(wallet, { to, value }, "transfer", opts);
+}
+
 async function sendRequest(
-  wallet: Wallet,
+  wallet: BaseWallet,
   request: TransactionRequest,
   label: string,
   opts: { retries?: number; log?: (m: string) => void } = {},
@@ -268,24 +277,38 @@ export async function revealedUpdates(coord: Contract, jobId: bigint, round: big
 }
 
 /**
- * Deploys token, stake manager and coordinator, and makes the coordinator the stake manager's only
- * locker and slasher (set once; no key can change it). `guardian` (default: the deployer) may pause the
- * coordinator for a bounded time; the zero address disables pausing.
+ * Runs the deployment plan (deployment.ts): token, stake manager and coordinator, and the coordinator
+ * made the stake manager's only locker and slasher (set once; no key can change it). What `params` leaves
+ * out takes the plan's default; the guardian's is the deployer.
+ *
+ * A wallet's transactions go through sendRequest (signed once, re-broadcast on transient RPC errors). A
+ * signer whose key is held by the node (Hardhat's test accounts) cannot sign offline: the node signs and
+ * sends for it.
  */
-export async function deployProtocol(deployer: Wallet, opts: { unbondingPeriod: number; guardian?: string }): Promise<Deployment> {
-  const deploy = async (name: ContractName, args: unknown[]) => {
-    const a = loadArtifact(name);
-    const tx = await new ContractFactory(a.abi as never, a.bytecode, deployer).getDeployTransaction(...args);
-    const receipt = await sendRequest(deployer, tx, `deploy ${name}`);
-    if (!receipt.contractAddress) throw new ChainError(`deploy ${name}: no contract address in the receipt`);
-    return receipt.contractAddress;
+export async function deployProtocol(deployer: Signer, params: Partial<DeployParameters> = {}): Promise<Deployment> {
+  const send = async (request: TransactionRequest, label: string) => {
+    if (deployer instanceof BaseWallet) return sendRequest(deployer, request, label);
+    const receipt = await (await deployer.sendTransaction(request)).wait();
+    if (!receipt) throw new ChainError(`${label}: not mined`);
+    return receipt;
   };
-  const token = await deploy("StakeToken", ["Fedstake", "FST", deployer.address]);
-  const stakeManager = await deploy("StakeManager", [token, opts.unbondingPeriod]);
-  const coordinator = await deploy("TrainingCoordinator", [stakeManager, opts.guardian ?? deployer.address]);
-  const dep: Deployment = { chainId: Number((await deployer.provider!.getNetwork()).chainId), token, stakeManager, coordinator };
-  const { stake } = attach(dep, deployer);
-  await sendTx(deployer, stake, "setCoordinator", [coordinator]);
-  return dep;
+  const from = await deployer.getAddress();
+  const addresses = {} as Record<Role, string>;
+  const artifacts = {} as Record<Role, ContractName>;
+  const value = (arg: Arg) =>
+    resolveArg<unknown, string>(arg, { deployer: from, contract: (role) => addresses[role], param: (name, fallback) => params[name] ?? fallback });
+  for (const step of DEPLOY_PLAN) {
+    if ("deploy" in step) {
+      const a = loadArtifact(step.artifact);
+      const tx = await new ContractFactory(a.abi as never, a.bytecode).getDeployTransaction(...step.args.map(value));
+      const receipt = await send(tx, `deploy ${step.artifact}`);
+      if (!receipt.contractAddress) throw new ChainError(`deploy ${step.artifact}: no contract address in the receipt`);
+      addresses[step.deploy] = receipt.contractAddress;
+      artifacts[step.deploy] = step.artifact;
+    } else {
+      const data = new Interface(loadArtifact(artifacts[step.call]).abi as never).encodeFunctionData(step.method, step.args.map(value));
+      await send({ to: addresses[step.call], data }, step.method);
+    }
+  }
+  return { chainId: Number((await deployer.provider!.getNetwork()).chainId), ...addresses };
 }
-

@@ -45,7 +45,7 @@ export async function startDevnet(opts: { port?: number } = {}): Promise<Devnet>
   const child = spawn(join(ROOT, "node_modules/.bin/hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port)], {
     cwd: ROOT,
     env: CHILD_ENV,
-    stdio: ["ignore", "ignore", "inherit"],
+    stdio: ["ignore", "pipe", "inherit"],
   });
   const url = `http://127.0.0.1:${port}`;
   let provider: JsonRpcProvider | undefined;
@@ -53,17 +53,29 @@ export async function startDevnet(opts: { port?: number } = {}): Promise<Devnet>
     provider?.destroy();
     if (child.exitCode === null) child.kill("SIGTERM");
   };
-  for (let i = 0; i < 120 && child.exitCode === null; i++) {
-    try {
-      const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' });
-      if (!res.ok) throw new Error(String(res.status));
-    } catch {
-      await new Promise((r) => setTimeout(r, 500));
-      continue;
-    }
-    provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, pollingInterval: 250 });
-    return { url, provider, stop };
+  // Ready when *this* node says it listens: the port was free when chosen, but another process may take
+  // it before the node binds, and then an RPC probe of the URL would be answered by someone else's chain.
+  const ready = await new Promise<boolean>((res) => {
+    let seen = "";
+    const timer = setTimeout(() => res(false), 60_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      if (seen.length < 4096) seen += d.toString();
+      if (seen.includes(`JSON-RPC server at ${url}/`)) {
+        clearTimeout(timer);
+        res(true);
+      }
+    });
+    child.once("exit", () => {
+      clearTimeout(timer);
+      res(false);
+    });
+  });
+  // The node logs every request to stdout: drain it, or the pipe fills and the node stalls.
+  child.stdout!.resume();
+  if (!ready) {
+    stop();
+    throw new Error(`hardhat node did not start on ${url}${child.exitCode !== null ? ` (it exited with ${child.exitCode}: is the port taken?)` : ""}`);
   }
-  stop();
-  throw new Error(`hardhat node did not start on ${url}`);
+  provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, pollingInterval: 250 });
+  return { url, provider, stop };
 }

@@ -49,6 +49,8 @@ export interface JobParams {
   /** Seconds after vote reveal within which finalize and every decided slash must happen. */
   slashWindow: number;
   maxUpdates: number;
+  /** The commit phase closes as soon as this many updates are committed (0: only at its deadline). */
+  minUpdates: number;
   /** The largest sample count a worker may declare (reveal refuses more). */
   maxSamplesPerUpdate: bigint;
   maxValidators: number;
@@ -90,6 +92,7 @@ export function defaultJobParams(overrides: Partial<JobParams> = {}): JobParams 
     attestPeriod: 600,
     slashWindow: 3600,
     maxUpdates: 64,
+    minUpdates: 0,
     maxSamplesPerUpdate: 1_000_000n,
     maxValidators: 32,
     quorumBps: 5000,
@@ -150,4 +153,30 @@ export function bitmapOf(indices: Iterable<number>): bigint {
     b |= 1n << BigInt(i);
   }
   return b;
+}
+
+/** A validator's held-out score of a model (reportModelScore / ModelScored); accuracy null for regression. */
+export interface ModelScore {
+  loss: number;
+  accuracy: number | null;
+  samples: number;
+}
+
+/** TrainingCoordinator.NO_ACCURACY: the accuracy a regression job's validators report. */
+export const NO_ACCURACY = 0xffff;
+const MAX_U64 = 2n ** 64n - 1n;
+const MAX_U32 = 2 ** 32 - 1;
+
+/** reportModelScore's (accuracyBps, lossMicro, samples): accuracy in basis points, loss × 1e6, both rounded. */
+export function scoreOnChain(s: ModelScore): [number, bigint, number] {
+  const acc = s.accuracy === null ? NO_ACCURACY : Math.round(Math.min(1, Math.max(0, s.accuracy)) * 10_000);
+  // A diverged model's loss (infinite, NaN or beyond uint64 micro-units) is reported as the largest value.
+  const micro = Number.isFinite(s.loss) && s.loss >= 0 ? BigInt(Math.round(s.loss * 1e6)) : MAX_U64;
+  return [acc, micro > MAX_U64 ? MAX_U64 : micro, Math.min(s.samples, MAX_U32)];
+}
+
+/** A ModelScored event's score. */
+export function scoreFromChain(accuracyBps: bigint | number, lossMicro: bigint | number, samples: bigint | number): ModelScore {
+  const acc = Number(accuracyBps);
+  return { accuracy: acc === NO_ACCURACY ? null : acc / 10_000, loss: Number(lossMicro) / 1e6, samples: Number(samples) };
 }

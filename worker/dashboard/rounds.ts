@@ -1,11 +1,12 @@
 /**
  * Every round of a job as the chain recorded it: the coordinator's round results and its events
- * (commitments, reveals, votes, slashes, withheld votes, evictions, rewards, attestations), read once
+ * (commitments, reveals, votes, slashes, withheld votes, evictions, rewards, attestations, validators'
+ * held-out scores of the models they attested), read once
  * per event kind for the whole job and grouped by round. `fedstake status` prints it; the dashboard
  * serves it.
  */
 import type { Contract, EventLog } from "ethers";
-import { hasBit, Outcome } from "../chain/protocol.ts";
+import { hasBit, Outcome, scoreFromChain, type ModelScore } from "../chain/protocol.ts";
 import { cidFromChain } from "../storage/store.ts";
 
 const ZERO_DIGEST = "0x" + "0".repeat(64);
@@ -37,6 +38,44 @@ export interface ChainRound {
   /** RewardClaimed (updates' rewards claimed by their workers). */
   claims: { account: string; amount: bigint }[];
   attestations: { validator: string; cid: string; stakeFor: bigint }[];
+  /** ModelScored: each attester's own held-out score of the model it attested (its last report); see roundScore. */
+  scores: ({ validator: string } & ModelScore)[];
+}
+
+/**
+ * The round's model score: the stake-weighted median of the scores reported by the validators that
+ * attested the round's model (each measured it on its own held-out data, which nobody can check). Only
+ * the model's attesters count, each with the stake its attestation carried, so neither the attesters of
+ * a losing CID nor a crowd of minimum-stake validators can move it: it takes half the attesting stake.
+ */
+export function roundScore(r: ChainRound): { accuracy: number | null; loss: number; reporters: number } | null {
+  // ModelAttested carries the running stake behind its CID: each attester's stake is the step it added.
+  const stakeOf = new Map<string, bigint>();
+  let tally = 0n;
+  for (const a of r.attestations) {
+    if (a.cid !== r.model) continue;
+    stakeOf.set(a.validator, a.stakeFor - tally);
+    tally = a.stakeFor;
+  }
+  const scored = r.scores.filter((x) => stakeOf.has(x.validator));
+  if (!scored.length) return null;
+  const weighted = (pick: (x: (typeof scored)[number]) => number | null) => {
+    const xs = scored.flatMap((x) => (pick(x) === null ? [] : [{ v: pick(x)!, w: stakeOf.get(x.validator)! }])).sort((a, b) => a.v - b.v);
+    return xs.length ? weightedMedian(xs) : null;
+  };
+  return { accuracy: weighted((x) => x.accuracy), loss: weighted((x) => x.loss)!, reporters: scored.length };
+}
+
+/** The value at half the total weight (the mean of the two values either side when it falls between them); `xs` sorted. */
+function weightedMedian(xs: { v: number; w: bigint }[]): number {
+  const total = xs.reduce((s, x) => s + x.w, 0n);
+  let below = 0n;
+  for (const [i, x] of xs.entries()) {
+    below += x.w;
+    if (below * 2n > total) return x.v;
+    if (below * 2n === total) return (x.v + (xs[i + 1]?.v ?? x.v)) / 2;
+  }
+  return xs[xs.length - 1]!.v;
 }
 
 /** The job's events of one kind (every round), grouped by round in log order. */
@@ -56,7 +95,7 @@ async function byRound(coord: Contract, event: string, jobId: bigint): Promise<M
 
 /** Rounds 1..`lastRound` of job `jobId`. */
 export async function readRounds(coord: Contract, jobId: bigint, lastRound: bigint | number): Promise<ChainRound[]> {
-  const kinds = ["UpdateRevealed", "VoteRevealed", "UpdateCommitted", "SlashApplied", "MemberEvicted", "VoteWithheld", "ValidatorRewardCredited", "RewardClaimed", "ModelAttested"] as const;
+  const kinds = ["UpdateRevealed", "VoteRevealed", "UpdateCommitted", "SlashApplied", "MemberEvicted", "VoteWithheld", "ValidatorRewardCredited", "RewardClaimed", "ModelAttested", "ModelScored"] as const;
   const all = await Promise.all(kinds.map((k) => byRound(coord, k, jobId)));
   const ev = Object.fromEntries(kinds.map((k, i) => [k, all[i]!])) as Record<(typeof kinds)[number], Map<number, EventLog[]>>;
   const rounds: ChainRound[] = [];
@@ -95,6 +134,7 @@ export async function readRounds(coord: Contract, jobId: bigint, lastRound: bigi
       validatorRewards: of("ValidatorRewardCredited").map((e) => ({ validator: e.args.validator as string, amount: BigInt(e.args.amount) })),
       claims: of("RewardClaimed").map((e) => ({ account: e.args.account as string, amount: BigInt(e.args.amount) })),
       attestations,
+      scores: [...new Map(of("ModelScored").map((e) => [e.args.validator as string, { validator: e.args.validator as string, ...scoreFromChain(e.args.accuracyBps, e.args.lossMicro, e.args.samples) }])).values()],
     });
   }
   return rounds;

@@ -2,14 +2,15 @@
  * What the dashboard shows, read from the chain: the job's phase with its deadline (from the job
  * config's periods and the chain's latest block time, never the local clock), every round with its
  * updates (accept/reject, the on-chain votes on each, rewards, slashes), the validators (stake,
- * agreement with the accepted sets, rewards, slashes), and each round's base and model CIDs. Where
+ * agreement with the accepted sets, rewards, slashes), each round's base and model CIDs, and the
+ * accuracy curve from the validators' held-out scores of the models they attested. Where
  * validators' decision logs (their `events.jsonl`) are given, each update also carries their
  * decisions with reasons and metrics.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { formatUnits, type Contract, type Provider } from "ethers";
 import { hasBit, JobStatus, Outcome, outcomeName, Phase, phaseName, SlashReason } from "../chain/protocol.ts";
-import { readRounds, type ChainRound } from "./rounds.ts";
+import { readRounds, roundScore, type ChainRound } from "./rounds.ts";
 
 const fmt = (x: bigint) => formatUnits(x, 18);
 const nameIn = (o: Record<string, number>, v: number | bigint) => Object.keys(o).find((k) => o[k] === Number(v)) ?? String(v);
@@ -52,8 +53,8 @@ export interface SnapshotSource {
   jobId: bigint;
   /** Validators' events.jsonl files: their decisions and reasons per update. */
   decisionLogs?: string[];
-  /** Accuracy of rounds' models where someone measured it (nothing on chain publishes it). */
-  accuracy?: () => Promise<{ round: number; accuracy: number }[]>;
+  /** Test accuracy of rounds' models on a test set the caller holds (the demo's MNIST test set), if any. */
+  testAccuracy?: () => Promise<{ round: number; accuracy: number }[]>;
 }
 
 /** When the current phase ends (chain seconds), or null for a phase without a deadline. */
@@ -127,6 +128,9 @@ function roundView(r: ChainRound, decisions: Map<string, Decision[]>[]) {
     },
     stake: { committee: fmt(r.committeeStake), committed: fmt(r.committedStake), revealed: fmt(r.revealedStake) },
     attestations: r.attestations.map((a) => ({ validator: a.validator, cid: a.cid, stakeFor: fmt(a.stakeFor) })),
+    /** The median of the attesters' held-out scores of the model (null: none reported), and each one. */
+    score: roundScore(r),
+    scores: r.scores,
   };
 }
 
@@ -185,8 +189,8 @@ export async function snapshot(src: SnapshotSource) {
     });
   }
 
-  let accuracy: { round: number; accuracy: number }[] = [];
-  if (src.accuracy) accuracy = await src.accuracy();
+  const scored = rounds.flatMap((r) => (r.score?.accuracy == null ? [] : [{ round: r.round, accuracy: r.score.accuracy, loss: r.score.loss, reporters: r.score.reporters }]));
+  const test = src.testAccuracy ? await src.testAccuracy() : [];
   return {
     job: jobId.toString(),
     chainTime: Number(block.timestamp),
@@ -204,9 +208,10 @@ export async function snapshot(src: SnapshotSource) {
     decisionLogs: (src.decisionLogs ?? []).length,
     rounds,
     validators,
-    accuracy: accuracy.length
-      ? { available: true, note: "accuracy of each round's model as measured off chain", points: accuracy }
-      : { available: false, note: "no accuracy is published on chain: evaluate a round's model with `fedstake model eval`", points: [] as { round: number; accuracy: number }[] },
+    accuracy: scored.length
+      ? { available: true, note: "accuracy of each round's model on the validators' own held-out data, as they report it on chain (median of the attesters)", points: scored }
+      : { available: false, note: "no validator has reported a held-out score yet (validators report one after attesting a round's model; evaluate a model yourself with `fedstake model eval`)", points: scored },
+    testAccuracy: { note: "accuracy on the test set of whoever serves this page", points: test },
   };
 }
 

@@ -1,73 +1,29 @@
 /**
- * What a worker or validator daemon shares: its key and chain handles, its embedded IPFS node, its
- * state file, its log, and the helpers that move models and updates between the chain, IPFS and tensors.
+ * What a worker or validator daemon shares: its key and chain handles, its artifact store (an embedded
+ * IPFS node or a Kubo daemon: worker/storage/factory.ts), its state file, its log, and the helpers that
+ * move models and updates between the chain, IPFS and tensors.
  */
-import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { JsonRpcProvider, type Wallet } from "ethers";
 import { CID } from "multiformats/cid";
 import { decodeArtifact, encodeArtifact, type Artifact, type Tensor } from "../artifacts/index.ts";
-import { attach, sendTx, type Deployment, type Protocol } from "../chain/client.ts";
+import { attach, sendTx, type Protocol } from "../chain/client.ts";
 import { loadWallet } from "../chain/keys.ts";
 import { Outcome } from "../chain/protocol.ts";
-import { loadCsv, type Scale } from "../data/csv.ts";
+import { loadCsv } from "../data/csv.ts";
 import { loadIdx } from "../data/idx.ts";
 import { loadMnist } from "../data/mnist.ts";
 import { dirichletSplit, iidSplit } from "../data/partition.ts";
 import { subset, type Dataset } from "../data/dataset.ts";
-import { HeliaStore } from "../storage/heliaStore.ts";
-import { cidFromChain } from "../storage/store.ts";
+import { createStore } from "../storage/factory.ts";
+import { cidFromChain, type NodeStore } from "../storage/store.ts";
 import { paramsOf } from "../training/model.ts";
 import type { ModelSpec } from "../training/spec.ts";
+import type { NodeConfig } from "./config.ts";
 import { fetchJobSpec, jobCreated, parseValidation, type JobSpec, type ValidationPolicy } from "./jobSpec.ts";
-import { dialPublished, modelHolders } from "./providers.ts";
+import { dialPublished, ModelHolders } from "./providers.ts";
 import { StateFile } from "./state.ts";
-
-/**
- * A node's local data: its own files (IDX image/label pair, or a CSV with a label column), or, for the
- * demo and tests, one party's share of MNIST (samples [offset, offset + limit) of a split, partitioned).
- * Paths are relative to the config file.
- */
-export type DataConfig =
-  | { dataset: "idx"; images: string; labels: string }
-  | { dataset: "csv"; file: string; label: string; /** Feature scaling from this file's own statistics (worker/data/csv.ts; default none). */ scale?: Scale }
-  | {
-      dataset: "mnist";
-      split: "train" | "test";
-      offset?: number;
-      limit: number;
-      partition: { kind: "iid" } | { kind: "dirichlet"; alpha: number };
-      parties: number;
-      index: number;
-      seed: number;
-    };
-
-export interface NodeConfig {
-  role: "worker" | "validator";
-  name: string;
-  /** The signing key: see worker/chain/keys.ts (keystore, FEDSTAKE_PRIVATE_KEY, or this). */
-  privateKey?: string;
-  keystore?: string;
-  rpc: string;
-  /** The contracts' addresses; in a config file also the path of a deployment file (relative to it). */
-  deployment: Deployment;
-  jobId: string;
-  dataDir: string;
-  /** Multiaddrs dialled at start (e.g. the sponsor's node that holds the initial model). */
-  peers: string[];
-  data: DataConfig;
-  /** Worker: local training per round; `threads` caps ORT's threads (default: one per core). */
-  train?: { epochs: number; batch: number; lr: number; momentum: number; threads?: number };
-  /**
-   * Validator: its own acceptance policy instead of the job spec's, in the job spec's "validation" form
-   * ({ "rules": [...], "reference": {...} }; a part left out is the job spec's).
-   */
-  policy?: { rules?: unknown; reference?: unknown };
-  /** Validator: how long to wait for one update's artifact (default 15 s). */
-  fetchTimeoutMs?: number;
-  /** Where the config file was read from (relative data paths resolve against it). */
-  file?: string;
-}
 
 /** The fields of `TrainingCoordinator.roundResult` the daemons read. */
 export interface RoundResultView {
@@ -106,7 +62,7 @@ export class NodeContext {
   readonly chain: Protocol;
   readonly jobId: bigint;
   readonly state: StateFile;
-  readonly store: HeliaStore;
+  readonly store: NodeStore;
   /** The job spec named on chain (model, aggregation, acceptance policy), fetched at start. */
   job!: JobSpec;
   private readonly logFile: string;
@@ -115,8 +71,12 @@ export class NodeContext {
   private localData?: Dataset;
   /** Whether `log` also prints to stdout (the daemons do; in-process simulations of many nodes do not). */
   private echo = true;
+  /** Who holds which model, read from the chain's attestations as they come (worker/node/providers.ts). */
+  private readonly holders: ModelHolders;
+  /** The last round's base model (callers must not modify its tensors). */
+  private lastBase?: { round: bigint; model: { cid: CID; tensors: Tensor[] } };
 
-  private constructor(cfg: NodeConfig, wallet: Wallet, store: HeliaStore) {
+  private constructor(cfg: NodeConfig, wallet: Wallet, store: NodeStore) {
     this.cfg = cfg;
     this.wallet = wallet;
     this.chain = attach(cfg.deployment, this.wallet);
@@ -124,14 +84,15 @@ export class NodeContext {
     this.state = new StateFile(cfg.dataDir);
     this.store = store;
     this.logFile = join(cfg.dataDir, "events.jsonl");
+    this.holders = new ModelHolders(this.chain.coord, this.jobId);
   }
 
-  /** Loads the key, starts the IPFS node, dials the configured peers and the job's sponsor, fetches the job spec. */
+  /** Loads the key, opens the store (cfg.storage), dials the configured peers and the job's sponsor, fetches the job spec. */
   static async create(cfg: NodeConfig): Promise<NodeContext> {
     const provider = new JsonRpcProvider(cfg.rpc, undefined, { staticNetwork: true, pollingInterval: 250 });
     const wallet = await loadWallet(cfg, provider);
     mkdirSync(cfg.dataDir, { recursive: true });
-    const store = await HeliaStore.create({ dataDir: join(cfg.dataDir, "ipfs") });
+    const store = await createStore(cfg.storage, { dataDir: join(cfg.dataDir, "ipfs") });
     const ctx = new NodeContext(cfg, wallet, store);
     try {
       await ctx.dialPeers();
@@ -149,7 +110,7 @@ export class NodeContext {
    * artifact store (e.g. sim/memoryStore.ts) instead of an IPFS node, the given data set instead of
    * `cfg.data`, the job spec given rather than fetched; events go to the data directory's log only.
    */
-  static inProcess(o: { cfg: NodeConfig; wallet: Wallet; store: HeliaStore; job: JobSpec; data: Dataset }): NodeContext {
+  static inProcess(o: { cfg: NodeConfig; wallet: Wallet; store: NodeStore; job: JobSpec; data: Dataset }): NodeContext {
     mkdirSync(o.cfg.dataDir, { recursive: true });
     const ctx = new NodeContext(o.cfg, o.wallet, o.store);
     ctx.job = o.job;
@@ -197,7 +158,7 @@ export class NodeContext {
   async dialPeers(): Promise<void> {
     for (const addr of this.cfg.peers) {
       const peerId = addr.split("/p2p/")[1];
-      if (peerId && this.store.helia.libp2p.getConnections().some((c) => c.remotePeer.toString() === peerId)) continue;
+      if (peerId && (await this.store.isConnected(peerId))) continue;
       for (let attempt = 0; attempt < 4; attempt++) {
         try {
           await this.store.dial(addr);
@@ -238,7 +199,7 @@ export class NodeContext {
     if (current !== text) await sendTx(this.wallet, this.chain.stake, "setEndpoint", [Buffer.from(text)]);
   }
 
-  /** Dials the endpoints `accounts` published on chain (loopback only: the gater refuses the rest). */
+  /** Dials the endpoints `accounts` published on chain (loopback only: the dialer refuses the rest). */
   async dialAccounts(accounts: string[]): Promise<void> {
     const failed = await dialPublished(this.store, this.chain.stake, accounts);
     if (failed.length) this.log("dial-failed", { accounts: failed });
@@ -263,12 +224,16 @@ export class NodeContext {
    * missed rounds finds it without a configured peer (worker/node/providers.ts).
    */
   async baseModel(round: bigint): Promise<{ cid: CID; tensors: Tensor[] }> {
+    // A validator asks twice a round (to evaluate, to aggregate): the base of a round never changes.
+    if (this.lastBase?.round === round) return this.lastBase.model;
     await this.dialPeers();
     const res = await this.chain.coord.getFunction("roundResult")(this.jobId, round);
     const cid = await cidFromChain(res.baseDigest, Number(res.baseCodec));
     const me = this.wallet.address.toLowerCase();
-    await this.dialAccounts((await modelHolders(this.chain.coord, this.jobId, res.baseDigest)).filter((a) => a.toLowerCase() !== me));
-    return { cid, tensors: await this.fetchModel(cid) };
+    await this.dialAccounts((await this.holders.of(res.baseDigest)).filter((a) => a.toLowerCase() !== me));
+    const model = { cid, tensors: await this.fetchModel(cid) };
+    this.lastBase = { round, model };
+    return model;
   }
 
   async fetchModel(cid: CID): Promise<Tensor[]> {
@@ -283,39 +248,6 @@ export function modelTensors(a: Artifact, spec: ModelSpec, what: string): Tensor
   const bad = a.tensors.length !== want.length ? -1 : a.tensors.findIndex((t, i) => t.name !== want[i]!.name || t.shape.join() !== want[i]!.shape.join());
   if (a.tensors.length !== want.length || bad >= 0) throw new Error(`${what} is not a model of this job's spec (${a.tensors.length !== want.length ? `${a.tensors.length} tensors, the spec has ${want.length}` : `tensor ${bad} is "${a.tensors[bad]!.name}" [${a.tensors[bad]!.shape}], the spec has "${want[bad]!.name}" [${want[bad]!.shape}]`})`);
   return a.tensors;
-}
-
-/** Reads a node config file (JSON), written by the demo or by `fedstake worker|validator`. */
-export function readConfig(file: string): NodeConfig {
-  let cfg: NodeConfig;
-  try {
-    cfg = JSON.parse(readFileSync(file, "utf8")) as NodeConfig;
-  } catch (e) {
-    throw new Error(`node config ${file}: ${(e as Error).message}`);
-  }
-  for (const k of ["role", "name", "rpc", "deployment", "jobId", "dataDir", "data"] as const) {
-    if (cfg[k] === undefined) throw new Error(`node config ${file}: "${k}" is missing`);
-  }
-  if (cfg.role !== "worker" && cfg.role !== "validator") throw new Error(`node config ${file}: "role" must be "worker" or "validator"`);
-  if (cfg.role === "worker" && !cfg.train) throw new Error(`node config ${file}: a worker needs "train" ({ epochs, batch, lr, momentum })`);
-  cfg.peers ??= [];
-  cfg.file = resolve(file);
-  cfg.dataDir = resolve(dirname(cfg.file), cfg.dataDir);
-  // "deployment" is the addresses, or the path of a deployment file (`fedstake deploy` writes one), relative to the config.
-  const dep = cfg.deployment as Deployment | string;
-  if (typeof dep === "string") {
-    const at = resolve(dirname(cfg.file), dep);
-    try {
-      cfg.deployment = JSON.parse(readFileSync(at, "utf8")) as Deployment;
-    } catch (e) {
-      throw new Error(`node config ${file}: "deployment" names ${at}, which cannot be read: ${(e as Error).message}`);
-    }
-  }
-  if (typeof cfg.deployment !== "object" || cfg.deployment === null) throw new Error(`node config ${file}: "deployment" must be the contracts' addresses or the path of a deployment file`);
-  for (const k of ["token", "stakeManager", "coordinator"] as const) {
-    if (!/^0x[0-9a-fA-F]{40}$/.test(String(cfg.deployment[k]))) throw new Error(`node config ${file}: deployment.${k} must be an address, got ${JSON.stringify(cfg.deployment[k])}`);
-  }
-  return cfg;
 }
 
 /** A model artifact (f32), as the sponsor publishes the initial model and validators the aggregate. */

@@ -6,11 +6,15 @@
  *   { "model": { ...ModelSpec },
  *     "aggregation": { "kind": "fedavg" | "median" | "trimmed_mean" | "krum" | "multi_krum", ...params },
  *     "validation": { "rules": [ { "rule": "duplicate" }, { "rule": "norm", "maxRatio": 4 }, … ],
- *                     "reference": { "epochs": 1, "batch": 32, "lr": 0.03, "momentum": 0.9 } } }
+ *                     "reference": { "epochs": 1, "batch": 32, "lr": 0.03, "momentum": 0.9 } },
+ *     "compression": { "kind": "int8" } | { "kind": "topk", "fraction": 0.01, "bits": 2 | 4 | 8 }
+ *                    | { "kind": "f16" } | { "kind": "none" } }
  *
  * Absent parts take the defaults (worker/aggregation/index.ts, worker/validation/rules/index.ts).
  */
 import type { Contract, EventLog } from "ethers";
+import type { EncodeOptions } from "../artifacts/index.ts";
+import { topkEncoding } from "../artifacts/encodings.ts";
 import { parseAggregation, type AggregationPolicy } from "../aggregation/index.ts";
 import type { ArtifactStore } from "../storage/store.ts";
 import { cidFromChain } from "../storage/store.ts";
@@ -34,11 +38,28 @@ export interface ValidationPolicy {
   reference: ReferenceRecipe;
 }
 
+/**
+ * How workers compress their updates (validators and aggregation decode every encoding to dense deltas,
+ * so this binds only the workers). Lossy kinds carry what they drop into the next round (error feedback).
+ */
+export type Compression =
+  | { kind: "none" }
+  | { kind: "f16" }
+  | { kind: "int8" }
+  /** The `fraction` of the update's entries largest in magnitude (across all tensors), their values in `bits` bits. */
+  | { kind: "topk"; fraction: number; bits: 2 | 4 | 8 };
+
 export interface JobSpec {
   model: ModelSpec;
   aggregation: AggregationPolicy;
   validation: ValidationPolicy;
+  /** Absent (a spec built in code before compression existed): DEFAULT_COMPRESSION. */
+  compression?: Compression;
 }
+
+/** Dense int8 with per-chunk scales: what workers sent before the job spec could choose. */
+export const DEFAULT_COMPRESSION: Compression = Object.freeze({ kind: "int8" });
+const TOPK_DEFAULTS = { fraction: 0.01, bits: 8 } as const;
 
 export const DEFAULT_REFERENCE: ReferenceRecipe = { epochs: 1, batch: 32, lr: 0.03, momentum: 0.9 };
 
@@ -66,13 +87,49 @@ export function parseValidation(raw: unknown, field = "job spec: validation"): V
   return { rules: parseRules(v.rules, `${field}.rules`), reference: { epochs: r.epochs as number, batch: r.batch as number, lr: r.lr, momentum: r.momentum } };
 }
 
+/** Parses a "compression" object (absent: int8); every error names the field. */
+export function parseCompression(raw: unknown, field = "job spec: compression"): Compression {
+  if (raw === undefined) return { ...DEFAULT_COMPRESSION };
+  const shape = '{ "kind": "none" | "f16" | "int8" } or { "kind": "topk", "fraction": 0.01, "bits": 2 | 4 | 8 }';
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new SpecError(`${field} must be an object ${shape}, got ${JSON.stringify(raw)}`);
+  const c = raw as Record<string, unknown>;
+  const fields = c.kind === "topk" ? ["kind", ...Object.keys(TOPK_DEFAULTS)] : ["kind"];
+  if (c.kind !== "none" && c.kind !== "f16" && c.kind !== "int8" && c.kind !== "topk") {
+    throw new SpecError(`${field}.kind must be one of "none", "f16", "int8", "topk", got ${JSON.stringify(c.kind) ?? "nothing"}`);
+  }
+  for (const k of Object.keys(c)) {
+    if (!fields.includes(k)) throw new SpecError(`${field}.${k} is not a parameter of "${c.kind}" (${c.kind === "topk" ? "it takes fraction, bits" : "it takes none"})`);
+  }
+  if (c.kind !== "topk") return { kind: c.kind };
+  const { fraction, bits } = { ...TOPK_DEFAULTS, ...c } as Record<string, unknown>;
+  if (!(finite(fraction) && fraction > 0 && fraction <= 1)) throw new SpecError(`${field}.fraction must be a number in (0, 1], got ${JSON.stringify(c.fraction)}`);
+  if (bits !== 2 && bits !== 4 && bits !== 8) throw new SpecError(`${field}.bits must be 2, 4 or 8, got ${JSON.stringify(c.bits)}`);
+  return { kind: "topk", fraction, bits };
+}
+
+/** The artifact encoding of a compression, and whether it loses anything (then the worker feeds the error back). */
+export function encodingOf(c: Compression): { options: EncodeOptions; lossy: boolean } {
+  switch (c.kind) {
+    case "none":
+      return { options: { encoding: "f32" }, lossy: false };
+    case "f16":
+    case "int8":
+      return { options: { encoding: c.kind }, lossy: true };
+    case "topk":
+      return { options: { encoding: topkEncoding(c.bits), fraction: c.fraction, across: "update" }, lossy: true };
+  }
+}
+
 /** Checks a job spec (parsed JSON) and fills in the defaults; every error names the field. */
 export function parseJobSpec(raw: unknown): JobSpec {
   if (typeof raw !== "object" || raw === null) throw new SpecError("job spec must be a JSON object");
   const s = raw as Record<string, unknown>;
+  // A misspelt part ("aggregaton") would silently take the defaults: refuse it.
+  const parts = ["model", "aggregation", "validation", "compression"];
+  for (const k of Object.keys(s)) if (!parts.includes(k) && s[k] !== undefined) throw new SpecError(`job spec: "${k}" is not a part of a job spec (it has: ${parts.join(", ")})`);
   if (s.model === undefined) throw new SpecError('job spec: "model" is missing');
   const { spec: model } = validateSpec(s.model);
-  return { model, aggregation: parseAggregation(s.aggregation), validation: parseValidation(s.validation) };
+  return { model, aggregation: parseAggregation(s.aggregation), validation: parseValidation(s.validation), compression: parseCompression(s.compression) };
 }
 
 /** The job's spec CID, sponsor and initial model, from its JobCreated event. */

@@ -8,31 +8,58 @@
  */
 import type { Contract, EventLog } from "ethers";
 import { jobCreated } from "./jobSpec.ts";
-import type { HeliaStore } from "../storage/heliaStore.ts";
+import type { Dialer } from "../storage/store.ts";
 
 /**
  * Dials each account at the endpoints it published (the first address that answers is enough; a node
  * publishes one per interface it listens on). Returns, per account that could not be reached, why. The
- * store's connection gater still refuses anything outside loopback unless configured otherwise.
+ * dialer still refuses anything outside loopback unless configured otherwise (worker/storage/store.ts).
  */
-export async function dialPublished(store: Pick<HeliaStore, "dial">, stake: Contract, accounts: readonly string[]): Promise<string[]> {
+export async function dialPublished(dialer: Pick<Dialer, "dial">, stake: Contract, accounts: readonly string[]): Promise<string[]> {
   const failed: string[] = [];
   for (const account of new Set(accounts)) {
     const raw: string = await stake.getFunction("endpointOf")(account);
     const addrs = Buffer.from(raw.slice(2), "hex").toString().split("\n").filter(Boolean);
     let ok = false;
-    for (const a of addrs) if (!ok) ok = await store.dial(a).then(() => true, () => false);
+    for (const a of addrs) if (!ok) ok = await dialer.dial(a).then(() => true, () => false);
     if (!ok) failed.push(`${account}: ${addrs.length ? "no published address answered" : "no endpoint published"}`);
   }
   return failed;
 }
 
 /**
- * The accounts that hold the model with this digest in job `jobId`: the validators that attested it in
- * any round (in attestation order), then the sponsor (the initial model, and a last resort).
+ * The accounts that hold each model of job `jobId`: the validators that attested it in any round (in
+ * attestation order), then the sponsor (the initial model, and a last resort). A long-running node keeps
+ * one: each lookup reads only the attestations of the blocks since the last, not the job's whole history.
  */
-export async function modelHolders(coord: Contract, jobId: bigint, digest: string): Promise<string[]> {
-  const attested = (await coord.queryFilter(coord.filters.ModelAttested!(jobId), 0)) as EventLog[];
-  const validators = attested.filter((e) => (e.args.digest as string).toLowerCase() === digest.toLowerCase()).map((e) => e.args.validator as string);
-  return [...new Set([...validators, (await jobCreated(coord, jobId)).sponsor as string])];
+export class ModelHolders {
+  private readonly byDigest = new Map<string, string[]>();
+  private scannedTo = -1;
+  private sponsor?: string;
+  private readonly coord: Contract;
+  private readonly jobId: bigint;
+
+  constructor(coord: Contract, jobId: bigint) {
+    this.coord = coord;
+    this.jobId = jobId;
+  }
+
+  async of(digest: string): Promise<string[]> {
+    const latest = await this.coord.runner!.provider!.getBlockNumber();
+    if (latest > this.scannedTo) {
+      const attested = (await this.coord.queryFilter(this.coord.filters.ModelAttested!(this.jobId), this.scannedTo + 1, latest)) as EventLog[];
+      for (const e of attested) {
+        const d = (e.args.digest as string).toLowerCase();
+        this.byDigest.set(d, [...(this.byDigest.get(d) ?? []), e.args.validator as string]);
+      }
+      this.scannedTo = latest;
+    }
+    this.sponsor ??= (await jobCreated(this.coord, this.jobId)).sponsor as string;
+    return [...new Set([...(this.byDigest.get(digest.toLowerCase()) ?? []), this.sponsor])];
+  }
+}
+
+/** The holders of one model (a one-off lookup: see ModelHolders). */
+export function modelHolders(coord: Contract, jobId: bigint, digest: string): Promise<string[]> {
+  return new ModelHolders(coord, jobId).of(digest);
 }

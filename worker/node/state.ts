@@ -3,7 +3,8 @@
  * in its data directory, written atomically (temp file, fsync, rename) before the transaction that
  * depends on it. A node killed and restarted reads it back and carries on.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../util/atomicFile.ts";
 import { join } from "node:path";
 
 export interface RoundState {
@@ -43,11 +44,6 @@ export class StateFile {
   /** Durably records `patch` for round `r` before returning. */
   save(r: bigint | number, patch: Partial<RoundState>): void {
     Object.assign(this.round(r), patch);
-    const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, "w");
-    writeSync(fd, JSON.stringify(this.state, null, 1));
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(this.state, null, 1));
   }
 }

@@ -10,8 +10,9 @@
 import { getBytes, type EventLog } from "ethers";
 import type { CID } from "multiformats/cid";
 import { aggregate, type Contribution } from "../aggregation/index.ts";
+import type { Tensor } from "../artifacts/index.ts";
 import { ChainError, revealedUpdates } from "../chain/client.ts";
-import { hasBit, Outcome, Phase, randomSalt, SlashReason, voteCommitment } from "../chain/protocol.ts";
+import { hasBit, Outcome, Phase, randomSalt, scoreOnChain, SlashReason, voteCommitment } from "../chain/protocol.ts";
 import { cidFromChain, cidToChain } from "../storage/store.ts";
 import { deltaOf, flatten } from "../training/delta.ts";
 import { l2 } from "../validation/rule.ts";
@@ -234,6 +235,7 @@ export class ValidatorRole {
     try {
       const rc = await ctx.send("attestModel", [ctx.jobId, round, digest, codec]);
       ctx.log("attested", { round, model: cid.toString(), updates: contributions.length, tx: rc.hash });
+      await this.reportScore(round, cid, next);
     } catch (e) {
       // Enough others attested first: the round (or the whole job) moved on without this attestation;
       // or this validator may not attest it (it revealed no vote in the round, or attested already).
@@ -249,6 +251,22 @@ export class ValidatorRole {
     }
     ctx.state.save(round, { attested: true });
     this.deltas.delete(String(round));
+  }
+
+  /**
+   * Scores the model this validator attested on its held-out data, logs it and publishes it on chain
+   * (reportModelScore), so `fedstake status` and the dashboard show an accuracy curve. The score is
+   * information only: a failure to publish it is logged and costs nothing.
+   */
+  private async reportScore(round: bigint, cid: CID, model: Tensor[]): Promise<void> {
+    const ctx = this.ctx;
+    const s = await (await this.prepare()).score(model);
+    ctx.log("scored", { round, model: cid.toString(), loss: Number(s.loss.toFixed(6)), accuracy: s.accuracy === null ? null : Number(s.accuracy.toFixed(4)), samples: s.samples });
+    try {
+      await ctx.send("reportModelScore", [ctx.jobId, round, ...scoreOnChain(s)]);
+    } catch (e) {
+      ctx.log("score-report-failed", { round, reason: e instanceof ChainError ? (e.errorName ?? e.message) : (e as Error).message.slice(0, 120) });
+    }
   }
 
   /**

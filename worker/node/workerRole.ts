@@ -1,20 +1,23 @@
 /**
  * The worker daemon's round logic: in the commit phase fetch the base model, train on local data,
- * build, compress and pin the update, record it, commit (which locks part of its stake until the
+ * build, compress (the job's compression, with error feedback: worker/node/residual.ts) and pin the
+ * update, record it, commit (which locks part of its stake until the
  * round's slash deadline); in the reveal phase reveal; once the round is decided claim the reward
  * (which releases the lock), or release the lock of an update that earned nothing and is not slashable,
  * so that the stake is free for the next round. Every step checks the state file first, so a restart
  * resumes, never repeats.
  */
-import { encodeArtifact, type Tensor } from "../artifacts/index.ts";
+import { encodeArtifact, type ErrorFeedback, type Tensor } from "../artifacts/index.ts";
 import { ChainError } from "../chain/client.ts";
 import { hasBit, JobStatus, Outcome, Phase, randomSalt, updateCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { localUpdate, Trainer } from "../training/trainer.ts";
 import { zerosLike } from "../training/delta.ts";
-import { initParams } from "../training/model.ts";
+import { initParams, paramsOf } from "../training/model.ts";
 import { cidToChain } from "../storage/store.ts";
 import type { NodeContext, RoundResultView } from "./context.ts";
+import { DEFAULT_COMPRESSION, encodingOf } from "./jobSpec.ts";
+import { ResidualFile } from "./residual.ts";
 import { CID } from "multiformats/cid";
 import { getBytes, type EventLog } from "ethers";
 
@@ -42,6 +45,9 @@ export class WorkerRole {
   private readonly hooks: WorkerHooks;
   private data?: Dataset;
   private trainer?: Trainer;
+  private residualFile?: ResidualFile;
+  /** What compression has not sent yet (error feedback), as the last recorded update left it. */
+  private feedback?: ErrorFeedback;
   /** Set by `settle`: nothing is left to claim or release (the daemon stops once the job has ended). */
   settled = false;
 
@@ -50,9 +56,19 @@ export class WorkerRole {
     this.hooks = hooks;
   }
 
-  /** Loads the local data and builds the training session, so that round 1 does not pay for it. */
+  /**
+   * Loads the local data, the error-feedback residual and builds the training session, so that round 1
+   * does not pay for it.
+   */
   async prepare(): Promise<{ data: Dataset; trainer: Trainer }> {
     const cfg = this.ctx.cfg.train!;
+    if (!this.residualFile) {
+      this.residualFile = new ResidualFile(this.ctx.cfg.dataDir, { jobId: this.ctx.jobId, worker: getBytes(this.ctx.wallet.address) });
+      const recorded = Object.entries(this.ctx.state.state.rounds).filter(([, st]) => st.cid).map(([r]) => Number(r));
+      const { feedback, discarded } = this.residualFile.load(paramsOf(this.ctx.spec), recorded.length ? Math.max(...recorded) : undefined);
+      if (discarded) this.ctx.log("residual-discarded", { reason: discarded });
+      this.feedback = feedback;
+    }
     if (!this.data) {
       const loaded = await this.ctx.dataset();
       this.data = this.hooks.data ? this.hooks.data(loaded) : loaded;
@@ -85,13 +101,18 @@ export class WorkerRole {
       const { maxSamplesPerUpdate } = await ctx.config();
       const declared = BigInt(data.n) < BigInt(maxSamplesPerUpdate) ? BigInt(data.n) : BigInt(maxSamplesPerUpdate);
       const delta = this.hooks.update ? await this.hooks.update({ round, base, own }) : own;
-      const bytes = encodeArtifact(
-        { kind: "update", jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(ctx.wallet.address), numSamples: declared },
-        delta,
-        { encoding: "int8" },
-      );
+      const header = { kind: "update", jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(ctx.wallet.address), numSamples: declared } as const;
+      const { options, lossy } = encodingOf(ctx.job.compression ?? DEFAULT_COMPRESSION);
+      const { bytes, next } = lossy ? this.feedback!.encode(header, delta, options) : { bytes: encodeArtifact(header, delta, options), next: undefined };
       const t3 = performance.now();
       const cid = await ctx.store.add(bytes);
+      // Adopted only once the update is pinned (a failed add re-encodes from the old residual), and on disk
+      // before the update is recorded: after a crash in between, the file is a round ahead of the state
+      // file, so the restart discards it (reported) and encodes this round again without it.
+      if (next) {
+        this.residualFile!.save(Number(round), next);
+        this.feedback = next;
+      }
       ctx.state.save(round, { cid: cid.toString(), salt: randomSalt(), numSamples: String(declared) });
       const ms = { fetchMs: Math.round(t1 - t0), trainMs: Math.round(t2 - t1), encodeMs: Math.round(t3 - t2), pinMs: Math.round(performance.now() - t3) };
       ctx.log("trained", { round, samples: data.n, declared, loss: losses.length ? losses[losses.length - 1]!.toFixed(4) : "untrained", cid: cid.toString(), bytes: bytes.length, ...ms });

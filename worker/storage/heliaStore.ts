@@ -30,15 +30,18 @@ import { fetchDag, FETCH_PROTOCOL, serveFetch } from "./fetchProtocol.ts";
 import { CachedBlockstore } from "./cachedBlockstore.ts";
 import { loopbackGater, type GaterOptions } from "./loopbackGater.ts";
 import {
+  abortedByCaller,
   CHUNK_SIZE,
   collect,
   concatBytes,
   DEFAULT_MAX_BYTES,
   DEFAULT_TIMEOUT_MS,
+  fetchSignal,
   IMPORT_PROFILE,
   requireSha256,
   StoreError,
   type ArtifactStore,
+  type Dialer,
   type GetOptions,
 } from "./store.ts";
 import * as dagPb from "@ipld/dag-pb";
@@ -93,7 +96,7 @@ function readFromBlocks(root: CID, blocks: Map<string, Uint8Array>, maxBytes: nu
   return concatBytes(parts, total);
 }
 
-export class HeliaStore implements ArtifactStore {
+export class HeliaStore implements ArtifactStore, Dialer {
   readonly helia: HeliaWithLibp2p<{ identify: ReturnType<ReturnType<typeof identify>> }>;
   private readonly fs: UnixFS;
 
@@ -145,8 +148,13 @@ export class HeliaStore implements ArtifactStore {
     return this.helia.libp2p.getMultiaddrs().map((m) => m.toString());
   }
 
+  /** Dials through libp2p, whose connection gater refuses addresses outside loopback (loopbackGater.ts). */
   async dial(address: string | Multiaddr): Promise<void> {
     await this.helia.libp2p.dial(typeof address === "string" ? multiaddr(address) : address);
+  }
+
+  async isConnected(peerId: string): Promise<boolean> {
+    return this.helia.libp2p.getConnections().some((c) => c.remotePeer.toString() === peerId);
   }
 
   async add(bytes: Uint8Array): Promise<CID> {
@@ -158,9 +166,10 @@ export class HeliaStore implements ArtifactStore {
   async get(cid: CID, options: GetOptions = {}): Promise<Uint8Array> {
     requireSha256(cid);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const signal = AbortSignal.timeout(timeoutMs);
+    const signal = fetchSignal(timeoutMs, options.signal);
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     try {
+      signal.throwIfAborted();
       if (!(await this.helia.blockstore.has(cid))) {
         const blocks = await this.fetchFromPeers(cid, signal, maxBytes);
         if (blocks) return readFromBlocks(cid, blocks, maxBytes);
@@ -168,6 +177,8 @@ export class HeliaStore implements ArtifactStore {
       return await collect(this.fs.cat(cid, { signal }), maxBytes, `${cid}`);
     } catch (e) {
       if (e instanceof StoreError) throw e;
+      const stopped = abortedByCaller(cid, options, e);
+      if (stopped) throw stopped;
       if (signal.aborted) throw new StoreError("TIMEOUT", `no peer delivered ${cid} within ${timeoutMs} ms`, { cause: e });
       throw new StoreError("NOT_FOUND", `could not fetch ${cid}: ${(e as Error).message}`, { cause: e });
     }

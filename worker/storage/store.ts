@@ -1,7 +1,8 @@
 /**
  * One interface for artifact storage, two implementations: an embedded Helia node (HeliaStore, the
  * default) and a Kubo daemon over its RPC API (KuboStore). Both import with the same settings, so an
- * artifact gets the same CID from either.
+ * artifact gets the same CID from either. Both are also a node's Dialer (how it reaches the nodes that
+ * hold what it fetches); factory.ts makes either from a node config's "storage".
  */
 import { CID } from "multiformats/cid";
 import { create as createDigest } from "multiformats/hashes/digest";
@@ -12,6 +13,8 @@ export interface GetOptions {
   timeoutMs?: number;
   /** Refuse content larger than this (default 256 MiB). */
   maxBytes?: number;
+  /** The caller's own reason to stop (a round that moved on, a shutdown): the fetch fails with ABORTED. */
+  signal?: AbortSignal;
 }
 
 export interface ArtifactStore {
@@ -28,6 +31,23 @@ export interface ArtifactStore {
 }
 
 /**
+ * How a node reaches the peers that hold what it fetches, and how they reach it: the multiaddrs nodes
+ * publish on chain (worker/node/providers.ts) are dialled through this, never through a store's
+ * networking internals. Addresses outside loopback are refused unless the store allows more.
+ */
+export interface Dialer {
+  /** Connects to the peer at a multiaddr (with its /p2p/ peer id). */
+  dial(address: string): Promise<void>;
+  /** Whether a connection to this peer (its peer id) is open. */
+  isConnected(peerId: string): Promise<boolean>;
+  /** The addresses peers can dial this node on (what a node publishes on chain). */
+  multiaddrs(): string[];
+}
+
+/** What a node runs on: a store it fetches and pins through, and the dialer that finds peers for it. */
+export type NodeStore = ArtifactStore & Dialer;
+
+/**
  * Import settings shared by both stores (IPIP-499 profile "unixfs-v1-2025"): CIDv1, raw leaves,
  * sha2-256, 1 MiB fixed-size chunks, balanced DAG of up to 1024 links per node.
  */
@@ -36,7 +56,7 @@ export const CHUNK_SIZE = 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
 
-export type StoreErrorCode = "TIMEOUT" | "TOO_LARGE" | "BAD_CID" | "NOT_FOUND" | "UNAVAILABLE";
+export type StoreErrorCode = "TIMEOUT" | "ABORTED" | "TOO_LARGE" | "BAD_CID" | "NOT_FOUND" | "UNAVAILABLE";
 
 export class StoreError extends Error {
   override readonly name = "StoreError";
@@ -45,6 +65,18 @@ export class StoreError extends Error {
     super(`${code}: ${message}`, options);
     this.code = code;
   }
+}
+
+/** The signal a fetch runs under: its deadline or the caller's signal, whichever fires first. */
+export function fetchSignal(timeoutMs: number, caller?: AbortSignal): AbortSignal {
+  const deadline = AbortSignal.timeout(timeoutMs);
+  return caller ? AbortSignal.any([deadline, caller]) : deadline;
+}
+
+/** The error for a fetch its caller's signal stopped, or undefined if the caller did not stop it. */
+export function abortedByCaller(cid: CID, options: GetOptions, cause: unknown): StoreError | undefined {
+  if (!options.signal?.aborted) return undefined;
+  return new StoreError("ABORTED", `fetching ${cid} was stopped by the caller`, { cause: options.signal.reason ?? cause });
 }
 
 /**

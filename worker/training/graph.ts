@@ -146,6 +146,15 @@ export class GraphBuilder {
     if (from !== to) throw new TrainingGraphError(`cannot reshape ${from} elements to [${shape}]`);
     return this.one("Reshape", [x, this.constInt(shape)], shape);
   }
+  /**
+   * [N, ...] → [N, rest] as a Reshape to [0, rest]: 0 copies the batch dim at run time, so the graph
+   * also runs where the batch is symbolic (the inference export); gradients take the Reshape rule.
+   */
+  flatten(x: string): string {
+    const [n, ...rest] = this.shapeOf(x);
+    const size = rest.reduce((a, b) => a * b, 1);
+    return this.one("Reshape", [x, this.constInt([0, size])], [n!, size]);
+  }
   reduceSum(x: string, axes: number[], keepdims: boolean): string {
     const s = this.shapeOf(x);
     const out = keepdims ? s.map((d, i) => (axes.includes(i) ? 1 : d)) : s.filter((_, i) => !axes.includes(i));

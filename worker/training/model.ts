@@ -1,7 +1,8 @@
 /**
  * From a model spec to ONNX: deterministic parameter initialisation, the forward pass, the eval graph
- * (loss sum and correct count on a batch) and the training graph, where one ONNX `Loop` runs K minibatch
- * steps (forward, gradients by reverse mode, optimizer update) so that one `session.run` does K steps.
+ * (loss sum and correct count on a batch), the training graph, where one ONNX `Loop` runs K minibatch
+ * steps (forward, gradients by reverse mode, optimizer update) so that one `session.run` does K steps,
+ * and the inference graph that `model get --onnx` exports (the same forward pass, weights built in).
  */
 import { GraphBuilder } from "./graph.ts";
 import { modelBytes, type Graph, type ValueInfo } from "./onnx.ts";
@@ -78,11 +79,9 @@ export function forward(b: GraphBuilder, spec: ModelSpec, x: string, params: Map
       case "avgpool":
         h = b.avgPool(h, l.size);
         break;
-      case "flatten": {
-        const s = b.shapeOf(h);
-        h = b.reshape(h, [s[0]!, s.slice(1).reduce((a, c) => a * c, 1)]);
+      case "flatten":
+        h = b.flatten(h);
         break;
-      }
       case "relu":
         h = b.unary("Relu", h);
         break;
@@ -137,6 +136,32 @@ export function evalModel(spec: ModelSpec, n: number): Uint8Array {
     inputs,
     outputs: [float("loss_sum", []), float("correct", [])],
     initializers: [],
+  });
+}
+
+/**
+ * The inference graph of a model, for any ONNX runtime: input "input" [N, ...spec.input] → "logits"
+ * [N, classes] (the raw outputs, whatever the loss), the weights as initializers, N symbolic.
+ */
+export function inferenceModel(spec: ModelSpec, weights: Map<string, Float32Array>): Uint8Array {
+  const params = paramsOf(spec);
+  for (const p of params) {
+    const n = p.shape.reduce((a, c) => a * c, 1);
+    const w = weights.get(p.name);
+    if (!w) throw new RangeError(`no weights for ${p.name} [${p.shape}]`);
+    if (w.length !== n) throw new RangeError(`weights for ${p.name} [${p.shape}]: ${w.length} values, the spec needs ${n}`);
+  }
+  // The builder checks shapes with a nominal batch of 1; they are not written, and no op bakes the batch
+  // in (flatten copies it at run time), so the graph runs any batch size.
+  const b = new GraphBuilder();
+  const x = b.declare("input", [1, ...spec.input]);
+  b.rename(forward(b, spec, x, new Map(params.map((p) => [p.name, b.declare(p.name, p.shape)]))), "logits");
+  return modelBytes({
+    name: "fedstake_inference",
+    nodes: b.nodes,
+    inputs: [{ name: "input", dtype: "float", shape: ["N", ...spec.input] }],
+    outputs: [{ name: "logits", dtype: "float", shape: ["N", spec.classes] }],
+    initializers: params.map((p) => ({ name: p.name, dtype: "float", dims: p.shape, data: weights.get(p.name)! })),
   });
 }
 

@@ -36,12 +36,27 @@ export class SpecError extends Error {
 
 const LAYER_TYPES = ["dense", "conv2d", "maxpool", "avgpool", "flatten", "relu", "tanh", "sigmoid"];
 
+/** The fields of a spec and of each layer type: any other key is a typo, refused rather than ignored. */
+const SPEC_FIELDS = ["input", "classes", "layers", "loss", "seed"];
+const LAYER_FIELDS: Record<string, string[]> = {
+  dense: ["units"],
+  conv2d: ["filters", "kernel", "stride", "padding"],
+  maxpool: ["size"],
+  avgpool: ["size"],
+};
+
+function refuseUnknown(o: Record<string, unknown>, known: string[], where: string): void {
+  const extra = Object.keys(o).filter((k) => !known.includes(k));
+  if (extra.length) throw new SpecError(`${where}: unknown field${extra.length > 1 ? "s" : ""} ${extra.map((k) => JSON.stringify(k)).join(", ")} (it has: ${known.join(", ") || "no parameters"})`);
+}
+
 const posInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
 
 /** Checks a spec and returns the per-layer output shapes (per sample). */
 export function validateSpec(raw: unknown): { spec: ModelSpec; shapes: number[][] } {
   if (typeof raw !== "object" || raw === null) throw new SpecError("spec must be a JSON object");
   const s = raw as Record<string, unknown>;
+  refuseUnknown(s, SPEC_FIELDS, "spec");
   if (!Array.isArray(s.input) || s.input.length === 0 || !s.input.every(posInt)) {
     throw new SpecError(`spec.input must be a non-empty list of positive integers, got ${JSON.stringify(s.input)}`);
   }
@@ -60,6 +75,7 @@ export function validateSpec(raw: unknown): { spec: ModelSpec; shapes: number[][
       throw new SpecError(`${where}: unknown layer type ${JSON.stringify(layer.type)} (known: ${LAYER_TYPES.join(", ")})`);
     }
     const at = `${where} (${layer.type})`;
+    refuseUnknown(layer, ["type", ...(LAYER_FIELDS[layer.type as string] ?? [])], at);
     switch (layer.type) {
       case "dense":
         if (!posInt(layer.units)) throw new SpecError(`${at}: units must be a positive integer`);

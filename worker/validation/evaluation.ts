@@ -45,6 +45,15 @@ export class HeldOutSet {
     } else [this.parts, this.classes] = [[data], []];
   }
 
+  /**
+   * `model`'s mean loss and accuracy on the whole held-out set: the score a validator publishes of the
+   * model it attests (null accuracy for a regression job, whose outputs are not classes).
+   */
+  async score(model: Tensor[]): Promise<{ loss: number; accuracy: number | null; samples: number }> {
+    const r = await evaluate(this.spec, new Map(model.map((t) => [t.name, t.data])), this.data, { cache: this.sessions });
+    return { loss: r.loss, accuracy: this.spec.loss === "mse" ? null : r.accuracy, samples: this.data.n };
+  }
+
   /** The Evaluation of one round from `base`; `seed` makes the reference update reproducible. */
   round(base: Tensor[], seed: number): Evaluation {
     const recipe = this.recipe;

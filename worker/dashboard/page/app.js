@@ -35,7 +35,7 @@ function renderPhase() {
   if (data.phaseEndsAt !== null) {
     // Chain time: the latest block's timestamp when fetched, advanced by the time since then.
     const now = data.chainTime + (Date.now() - fetchedAt) / 1000;
-    box.append(" — ends in ", el("span", { class: "countdown", id: "countdown" }, dur(data.phaseEndsAt - now)), el("span", { class: "note" }, ` (chain time ${new Date(data.phaseEndsAt * 1000).toISOString()}; latest block ${data.block} at ${new Date(data.chainTime * 1000).toISOString()})`));
+    box.append(" — ends in at most ", el("span", { class: "countdown", id: "countdown" }, dur(data.phaseEndsAt - now)), el("span", { class: "note" }, ` (earlier once everyone expected in it has acted; deadline in chain time ${new Date(data.phaseEndsAt * 1000).toISOString()}; latest block ${data.block} at ${new Date(data.chainTime * 1000).toISOString()})`));
   }
   const tl = document.getElementById("timeline");
   tl.replaceChildren();
@@ -48,15 +48,18 @@ function renderChart() {
   const labels = data.rounds.map((r) => "round " + r.round);
   const count = (r, s) => r.updates.filter((u) => u.status === s).length;
   const acc = new Map(data.accuracy.points.map((p) => [p.round, p.accuracy]));
+  const test = new Map(data.testAccuracy.points.map((p) => [p.round, p.accuracy]));
+  const curves = data.accuracy.available || test.size > 0;
   const datasets = [
     { type: "bar", label: "accepted updates", data: data.rounds.map((r) => count(r, "accepted")), backgroundColor: "#2da44e", yAxisID: "y", stack: "u" },
     { type: "bar", label: "rejected updates", data: data.rounds.map((r) => count(r, "rejected")), backgroundColor: "#cf222e", yAxisID: "y", stack: "u" },
     { type: "bar", label: "undecided updates", data: data.rounds.map((r) => count(r, "undecided") + count(r, "pending")), backgroundColor: "#d4a72c", yAxisID: "y", stack: "u" },
     { type: "line", label: "votes revealed", data: data.rounds.map((r) => r.votes.length), borderColor: "#0969da", backgroundColor: "#0969da", yAxisID: "y" },
   ];
-  if (data.accuracy.available) datasets.push({ type: "line", label: "accuracy", data: data.rounds.map((r) => acc.get(r.round) ?? null), borderColor: "#8250df", backgroundColor: "#8250df", yAxisID: "acc", spanGaps: true });
+  if (data.accuracy.available) datasets.push({ type: "line", label: "held-out accuracy (validators, median)", data: data.rounds.map((r) => acc.get(r.round) ?? null), borderColor: "#8250df", backgroundColor: "#8250df", yAxisID: "acc", spanGaps: true });
+  if (test.size) datasets.push({ type: "line", label: "test accuracy", data: data.rounds.map((r) => test.get(r.round) ?? null), borderColor: "#bf3989", backgroundColor: "#bf3989", borderDash: [6, 3], yAxisID: "acc", spanGaps: true });
   const scales = { x: { stacked: true }, y: { beginAtZero: true, stacked: false, ticks: { precision: 0 }, title: { display: true, text: "count" } } };
-  if (data.accuracy.available) scales.acc = { position: "right", min: 0, max: 1, title: { display: true, text: "accuracy" }, grid: { drawOnChartArea: false } };
+  if (curves) scales.acc = { position: "right", min: 0, max: 1, title: { display: true, text: "accuracy" }, grid: { drawOnChartArea: false } };
   if (typeof Chart === "undefined") return;
   if (!chart) {
     chart = new Chart(document.getElementById("chart"), { data: { labels, datasets }, options: { animation: false, maintainAspectRatio: false, scales } });
@@ -93,6 +96,7 @@ function renderRounds() {
         el("h3", {}, `Round ${r.round}: `, el("span", { class: "outcome" }, r.outcome), ` — ${r.committed} committed, ${r.updates.length} revealed, ${r.votes.length} votes`),
         el("div", {}, "base ", el("span", { class: "mono cid-base" }, r.base)),
         el("div", {}, "model ", el("span", { class: "mono cid-model" }, r.model ?? "not attested")),
+        r.score ? el("div", { class: "score" }, "held-out score: ", r.score.accuracy === null ? "" : `accuracy ${pct(r.score.accuracy)}, `, `loss ${r.score.loss.toFixed(4)} (median of ${r.score.reporters}: `, r.scores.map((x) => el("span", { class: "tag", title: x.validator }, `${short(x.validator)} ${x.accuracy === null ? "" : pct(x.accuracy) + " "}on ${x.samples}`)), ")") : "",
         el("div", { class: "note" }, "worker reward each ", tok(r.rewards.workerRewardEach), ", validator pool ", tok(r.rewards.validatorPool), "; stake: committee ", tok(r.stake.committee), ", committed ", tok(r.stake.committed), ", revealed ", tok(r.stake.revealed)),
         r.updates.length ? ups : el("p", { class: "note" }, "no updates revealed"),
         el("div", {}, el("strong", {}, "Votes (on chain)"), r.votes.length ? votes : el("p", { class: "note" }, "no votes revealed")),

@@ -4,7 +4,17 @@
  * majority an honest update's neighbourhood is honest, a colluder's is its colluders (Krum's and FLAME's
  * observation). Two tests:
  *  - similarity: the mean cosine to the neighbourhood. Honest updates share the task's common direction;
- *    noise, or any update unrelated to the others, has cosine ≈ 1/√d to everything.
+ *    noise, or any update unrelated to the others, has cosine ≈ 1/√d to everything. A sparse update
+ *    (top-k compressed: most coordinates exactly 0) is compared with its neighbourhood's mean direction
+ *    instead: each sparse update sends its own few coordinates, so two honest ones share few and their
+ *    cosine shrinks with the sparsity, while noise stays at ≈ 1/√d. The mean direction of the neighbours
+ *    covers the union of their coordinates, which the update's few are drawn from. Measured on the
+ *    robustness grid's 20 MNIST Dirichlet(0.5) shards, top-1 % per tensor in 2 bits, rounds 7–10: mean
+ *    pairwise cosine honest 0.013–0.047, noise 0.002–0.004; cosine to the mean direction honest
+ *    0.041–0.127, noise 0.005–0.013. With the pairwise mean, top-1 % of the update had 3 of 200 honest
+ *    updates rejected by the stake majority in 10 rounds (17 validator votes "unrelated"); with this, none.
+ *    Dense updates keep the pairwise mean: for them the mean direction scores higher than the
+ *    threshold was tuned for, and that would loosen the test.
  *  - alignment: the neighbourhood's mean direction against the validator's reference update (its own
  *    training from the same base on its held-out data: FLTrust's root update). One non-IID update may be
  *    near orthogonal to the reference, but the mean of a group of honest updates points the same way;
@@ -14,9 +24,20 @@ import { cosine, l2, numberParams, round4, type AcceptanceRule } from "../rule.t
 
 /** Fewest updates in a round for the similarity test (k = ⌈n/2⌉ − 1 ≥ 2 neighbours). */
 const MIN_FOR_SIMILARITY = 5;
+/** An update with fewer non-zero coordinates than this share is sparse (dense ones have ≈ 90 %: only dead inputs give exact zeros). */
+const SPARSE_BELOW = 0.5;
+
+const nonZeroShare = (v: Float64Array) => v.reduce((n, x) => n + (x !== 0 ? 1 : 0), 0) / v.length;
+
+/** The mean of the unit vectors of `members` (no member dominates by its size). */
+function meanDirection(members: readonly { flat: Float64Array; norm: number }[], length: number): Float64Array {
+  const centre = new Float64Array(length);
+  for (const u of members) if (u.norm > 0) for (let x = 0; x < length; x++) centre[x]! += u.flat[x]! / u.norm;
+  return centre;
+}
 
 export interface NeighboursParams {
-  /** Reject when the mean cosine to the neighbourhood is below this (needs ≥ 5 updates). */
+  /** Reject when the mean cosine to the neighbourhood (a sparse update: the cosine to its mean direction) is below this (needs ≥ 5 updates). */
   minSimilarity: number;
   /** Reject when the cosine of the neighbourhood's mean direction to the reference update is below this. */
   minAlignment: number;
@@ -24,7 +45,7 @@ export interface NeighboursParams {
 
 export const neighbours: AcceptanceRule<NeighboursParams> = {
   name: "neighbours",
-  summary: "rejects an update unrelated to every other one (mean cosine to its ⌈n/2⌉−1 nearest < minSimilarity) or whose neighbourhood points against the validator's reference update",
+  summary: "rejects an update unrelated to every other one (mean cosine to its ⌈n/2⌉−1 nearest, or for a sparse update cosine to their mean direction, < minSimilarity) or whose neighbourhood points against the validator's reference update",
   ...numberParams<NeighboursParams>({ minSimilarity: { default: 0.02, min: -1, max: 1 }, minAlignment: { default: 0, min: -1, max: 1 } }),
   async judge(view, p) {
     const cs = view.candidates;
@@ -36,19 +57,19 @@ export const neighbours: AcceptanceRule<NeighboursParams> = {
     for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) sim[i]![j] = sim[j]![i]!;
     return cs.map((c, i) => {
       const others = cs.map((_, j) => j).filter((j) => j !== i).sort((a, b) => sim[i]![b]! - sim[i]![a]! || a - b).slice(0, k);
-      const similarity = others.length ? others.reduce((s, j) => s + sim[i]![j]!, 0) / others.length : 1;
-      // The neighbourhood's direction: the mean of unit vectors (no member dominates by its size).
-      const centre = new Float64Array(c.flat.length);
-      for (const j of [i, ...others.filter((j) => sim[i]![j]! > 0)]) {
-        const u = cs[j]!;
-        if (u.norm > 0) for (let x = 0; x < centre.length; x++) centre[x]! += u.flat[x]! / u.norm;
-      }
+      const pointingItsWay = others.filter((j) => sim[i]![j]! > 0).map((j) => cs[j]!);
+      const sparse = others.length > 0 && nonZeroShare(c.flat) < SPARSE_BELOW;
+      const around = sparse ? meanDirection(pointingItsWay, c.flat.length) : undefined;
+      const similarity = around ? cosine(c.flat, around, c.norm, l2(around)) : others.length ? others.reduce((s, j) => s + sim[i]![j]!, 0) / others.length : 1;
+      // The neighbourhood's direction, the update's own included.
+      const centre = meanDirection([c, ...pointingItsWay], c.flat.length);
       const alignment = cosine(centre, ref, l2(centre), refNorm);
       const metrics = { similarity: round4(similarity), alignment: round4(alignment) };
       // With fewer than 5 updates a neighbourhood is one or two updates, and on very skewed shards an
       // honest update may point away from both (measured: the demo's 4 Dirichlet(0.5) workers): no test.
       if (n >= MIN_FOR_SIMILARITY && similarity < p.minSimilarity) {
-        return { pass: false, code: "unrelated", reason: `unrelated to the round: mean cosine ${similarity.toFixed(4)} to its ${others.length} nearest updates is below ${p.minSimilarity}`, metrics };
+        const measured = sparse ? `cosine ${similarity.toFixed(4)} of this sparse update to the mean direction of` : `mean cosine ${similarity.toFixed(4)} to`;
+        return { pass: false, code: "unrelated", reason: `unrelated to the round: ${measured} its ${others.length} nearest updates is below ${p.minSimilarity}`, metrics };
       }
       if (alignment < p.minAlignment) {
         return { pass: false, code: "misaligned", reason: `points against the validator's data: its neighbourhood's direction has cosine ${alignment.toFixed(3)} to the reference update (limit ${p.minAlignment})`, metrics };
