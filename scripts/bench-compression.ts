@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { network } from "hardhat";
-import { compressionLabel, DEFAULT_POPULATION, parseCompressionLabel, Population, runCell } from "../sim/harness.ts";
+import { compressionLabel, compressionOption, DEFAULT_POPULATION, Population, runCell } from "../sim/harness.ts";
 
 const { values: opt } = parseArgs({
   options: {
@@ -28,13 +28,7 @@ const { values: opt } = parseArgs({
 const TARGET_RATIO = 100;
 const MAX_LOSS = 0.01;
 
-const compressions = opt.compression!.split(",").filter(Boolean).map((c) => {
-  try {
-    return parseCompressionLabel(c);
-  } catch (e) {
-    throw new Error(`--compression: ${(e as Error).message}`);
-  }
-});
+const compressions = compressionOption(opt.compression!);
 const pop = await Population.create({ ...DEFAULT_POPULATION, workers: Number(opt.workers), validators: Number(opt.validators), rounds: Number(opt.rounds) });
 const { ethers, networkHelpers: helpers } = await network.create();
 const f32Bytes = pop.f32UpdateBytes();

@@ -14,7 +14,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { network } from "hardhat";
 import { ATTACKS } from "../sim/attacks/index.ts";
-import { compressionLabel, DEFAULT_POPULATION, DEFENCES, parseCompressionLabel, Population, runCell, type Cell, type Defence, type Row } from "../sim/harness.ts";
+import { compressionLabel, compressionOption, DEFAULT_POPULATION, DEFENCES, Population, runCell, type Cell, type Defence, type Row } from "../sim/harness.ts";
 
 const { values: opt } = parseArgs({
   options: {
@@ -37,13 +37,7 @@ for (const d of defences) if (!DEFENCES.includes(d)) throw new Error(`--defences
 const fractions = list(opt.fractions!).map(Number);
 const colluding = list(opt.colluding!).map(Number);
 if (![...fractions, ...colluding].every((f) => f >= 0 && f < 1)) throw new Error("--fractions and --colluding take numbers in [0, 1)");
-const compressions = list(opt.compression!).map((c) => {
-  try {
-    return parseCompressionLabel(c);
-  } catch (e) {
-    throw new Error(`--compression: ${(e as Error).message}`);
-  }
-});
+const compressions = compressionOption(opt.compression!);
 
 const pop = await Population.create({ ...DEFAULT_POPULATION, workers: Number(opt.workers), validators: Number(opt.validators), rounds: Number(opt.rounds) });
 const { ethers, networkHelpers: helpers } = await network.create();

@@ -125,6 +125,20 @@ export function parseCompressionLabel(label: string): Compression {
   return parseCompression({ kind, fraction: Number(params[0]), bits: Number(params[1]) }, field);
 }
 
+/** A benchmark's `--compression` option: comma-separated labels, each checked; errors name the option. */
+export function compressionOption(value: string): Compression[] {
+  return value
+    .split(",")
+    .filter(Boolean)
+    .map((c) => {
+      try {
+        return parseCompressionLabel(c);
+      } catch (e) {
+        throw new Error(`--compression: ${(e as Error).message}`);
+      }
+    });
+}
+
 export interface Cell {
   attack: string;
   /** Share of the workers that attack (the last ⌊fraction × workers⌉ of them). */
