@@ -40,8 +40,8 @@ interface ITrainingCoordinator {
     }
 
     /// @notice Where a job's current round stands. Derived from timestamps and the round's counters: each of
-    /// the first five phases ends at its deadline, or as soon as everyone expected in it has acted; no
-    /// transaction is needed to move a round between them. Deadlines never move (slashes and stake locks
+    /// the four phases after NotStarted ends at its deadline, or as soon as everyone expected in it has
+    /// acted; no transaction is needed to move a round between the first five. Deadlines never move (slashes and stake locks
     /// follow them), so a phase that closes early gives the next one more time.
     enum Phase {
         NotStarted,

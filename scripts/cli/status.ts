@@ -12,7 +12,7 @@ export function registerStatus(program: Command): void {
       .summary("every round: outcome, updates, votes, slashes, accuracy, CIDs")
       .description(
         "Every round: outcome, commitments, updates, accepted set, votes, withheld votes, slashes (reason, amount), evictions, base and model CIDs, " +
-          "and the model's held-out accuracy and loss: the median of the scores its attesting validators report on chain, each on its own data (unverifiable by anyone else).",
+          "and the model's held-out accuracy and loss: the stake-weighted median of the scores the validators that attested it report on chain, each on its own data (unverifiable by anyone else).",
       )
       .addOption(option("--job <ID>", "the job id", positiveId).default(1n, "1"))
       .addOption(option("--json", "print JSON")),
@@ -59,7 +59,7 @@ export function registerStatus(program: Command): void {
   });
 }
 
-/** The median held-out accuracy as a percentage ("-" if none was reported; the loss for a regression job). */
+/** The round's held-out accuracy (roundScore) as a percentage ("-" if none was reported; the loss for a regression job). */
 function accuracyText(s: ReturnType<typeof roundScore>): string {
   if (!s) return "-";
   return s.accuracy === null ? `loss ${s.loss.toPrecision(3)}` : `${(100 * s.accuracy).toFixed(1)}%`;

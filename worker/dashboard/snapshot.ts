@@ -128,7 +128,7 @@ function roundView(r: ChainRound, decisions: Map<string, Decision[]>[]) {
     },
     stake: { committee: fmt(r.committeeStake), committed: fmt(r.committedStake), revealed: fmt(r.revealedStake) },
     attestations: r.attestations.map((a) => ({ validator: a.validator, cid: a.cid, stakeFor: fmt(a.stakeFor) })),
-    /** The median of the attesters' held-out scores of the model (null: none reported), and each one. */
+    /** The round's score (roundScore: the stake-weighted median of its model's attesters; null: none reported), and each report. */
     score: roundScore(r),
     scores: r.scores,
   };
@@ -209,7 +209,7 @@ export async function snapshot(src: SnapshotSource) {
     rounds,
     validators,
     accuracy: scored.length
-      ? { available: true, note: "accuracy of each round's model on the validators' own held-out data, as they report it on chain (median of the attesters)", points: scored }
+      ? { available: true, note: "accuracy of each round's model on the validators' own held-out data, as they report it on chain (stake-weighted median of the model's attesters)", points: scored }
       : { available: false, note: "no validator has reported a held-out score yet (validators report one after attesting a round's model; evaluate a model yourself with `fedstake model eval`)", points: scored },
     testAccuracy: { note: "accuracy on the test set of whoever serves this page", points: test },
   };

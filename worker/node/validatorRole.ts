@@ -232,10 +232,11 @@ export class ValidatorRole {
     ctx.log("aggregated", { round, updates: contributions.length, aggregateMs: Math.round(t1 - t0), pinMs: Math.round(performance.now() - t1) });
     const { digest, codec } = cidToChain(cid);
     ctx.state.save(round, { modelCid: cid.toString() });
+    let attested = false;
     try {
       const rc = await ctx.send("attestModel", [ctx.jobId, round, digest, codec]);
       ctx.log("attested", { round, model: cid.toString(), updates: contributions.length, tx: rc.hash });
-      await this.reportScore(round, cid, next);
+      attested = true;
     } catch (e) {
       // Enough others attested first: the round (or the whole job) moved on without this attestation;
       // or this validator may not attest it (it revealed no vote in the round, or attested already).
@@ -251,18 +252,20 @@ export class ValidatorRole {
     }
     ctx.state.save(round, { attested: true });
     this.deltas.delete(String(round));
+    if (attested) await this.reportScore(round, cid, next);
   }
 
   /**
    * Scores the model this validator attested on its held-out data, logs it and publishes it on chain
    * (reportModelScore), so `fedstake status` and the dashboard show an accuracy curve. The score is
-   * information only: a failure to publish it is logged and costs nothing.
+   * information only: a failure to compute or publish it is logged and costs nothing (it is never
+   * taken for a failed attestation, and never retried).
    */
   private async reportScore(round: bigint, cid: CID, model: Tensor[]): Promise<void> {
     const ctx = this.ctx;
-    const s = await (await this.prepare()).score(model);
-    ctx.log("scored", { round, model: cid.toString(), loss: Number(s.loss.toFixed(6)), accuracy: s.accuracy === null ? null : Number(s.accuracy.toFixed(4)), samples: s.samples });
     try {
+      const s = await (await this.prepare()).score(model);
+      ctx.log("scored", { round, model: cid.toString(), loss: Number(s.loss.toFixed(6)), accuracy: s.accuracy === null ? null : Number(s.accuracy.toFixed(4)), samples: s.samples });
       await ctx.send("reportModelScore", [ctx.jobId, round, ...scoreOnChain(s)]);
     } catch (e) {
       ctx.log("score-report-failed", { round, reason: e instanceof ChainError ? (e.errorName ?? e.message) : (e as Error).message.slice(0, 120) });

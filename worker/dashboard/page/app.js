@@ -56,7 +56,7 @@ function renderChart() {
     { type: "bar", label: "undecided updates", data: data.rounds.map((r) => count(r, "undecided") + count(r, "pending")), backgroundColor: "#d4a72c", yAxisID: "y", stack: "u" },
     { type: "line", label: "votes revealed", data: data.rounds.map((r) => r.votes.length), borderColor: "#0969da", backgroundColor: "#0969da", yAxisID: "y" },
   ];
-  if (data.accuracy.available) datasets.push({ type: "line", label: "held-out accuracy (validators, median)", data: data.rounds.map((r) => acc.get(r.round) ?? null), borderColor: "#8250df", backgroundColor: "#8250df", yAxisID: "acc", spanGaps: true });
+  if (data.accuracy.available) datasets.push({ type: "line", label: "held-out accuracy (validators, stake-weighted median)", data: data.rounds.map((r) => acc.get(r.round) ?? null), borderColor: "#8250df", backgroundColor: "#8250df", yAxisID: "acc", spanGaps: true });
   if (test.size) datasets.push({ type: "line", label: "test accuracy", data: data.rounds.map((r) => test.get(r.round) ?? null), borderColor: "#bf3989", backgroundColor: "#bf3989", borderDash: [6, 3], yAxisID: "acc", spanGaps: true });
   const scales = { x: { stacked: true }, y: { beginAtZero: true, stacked: false, ticks: { precision: 0 }, title: { display: true, text: "count" } } };
   if (curves) scales.acc = { position: "right", min: 0, max: 1, title: { display: true, text: "accuracy" }, grid: { drawOnChartArea: false } };
@@ -96,7 +96,7 @@ function renderRounds() {
         el("h3", {}, `Round ${r.round}: `, el("span", { class: "outcome" }, r.outcome), ` — ${r.committed} committed, ${r.updates.length} revealed, ${r.votes.length} votes`),
         el("div", {}, "base ", el("span", { class: "mono cid-base" }, r.base)),
         el("div", {}, "model ", el("span", { class: "mono cid-model" }, r.model ?? "not attested")),
-        r.score ? el("div", { class: "score" }, "held-out score: ", r.score.accuracy === null ? "" : `accuracy ${pct(r.score.accuracy)}, `, `loss ${r.score.loss.toFixed(4)} (median of ${r.score.reporters}: `, r.scores.map((x) => el("span", { class: "tag", title: x.validator }, `${short(x.validator)} ${x.accuracy === null ? "" : pct(x.accuracy) + " "}on ${x.samples}`)), ")") : "",
+        r.score ? el("div", { class: "score" }, "held-out score: ", r.score.accuracy === null ? "" : `accuracy ${pct(r.score.accuracy)}, `, `loss ${r.score.loss.toFixed(4)} (stake-weighted median of ${r.score.reporters}: `, r.scores.map((x) => el("span", { class: "tag", title: x.validator }, `${short(x.validator)} ${x.accuracy === null ? "" : pct(x.accuracy) + " "}on ${x.samples}`)), ")") : "",
         el("div", { class: "note" }, "worker reward each ", tok(r.rewards.workerRewardEach), ", validator pool ", tok(r.rewards.validatorPool), "; stake: committee ", tok(r.stake.committee), ", committed ", tok(r.stake.committed), ", revealed ", tok(r.stake.revealed)),
         r.updates.length ? ups : el("p", { class: "note" }, "no updates revealed"),
         el("div", {}, el("strong", {}, "Votes (on chain)"), r.votes.length ? votes : el("p", { class: "note" }, "no votes revealed")),
