@@ -3,17 +3,19 @@
  * WorkerRoles sending with the job's compression and error feedback, ValidatorRoles voting with the
  * default acceptance policy, all honest), MNIST Dirichlet(0.5). Per compression: mean bytes of an update
  * artifact, its ratio to float32, final test accuracy, honest updates rejected (by the stake majority,
- * and by reason code per honest validator's vote). Writes bench/results/compression.json.
+ * and by reason code per honest validator's vote). Writes compression.json to bench/results/local/
+ * (--update: the committed bench/results/; --out DIR).
  *
  *   npm run bench:compression                        (20 workers, 5 validators, 10 rounds)
  *   npm run bench:compression -- --workers 8 --rounds 3 --compression none,topk:0.01:2
  *
  * The target: at least 100 × smaller than float32 with at most 1 point of accuracy lost against "none".
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { network } from "hardhat";
+import { benchOutDir, OUT_OPTIONS, shown } from "./bench-out.ts";
 import { compressionLabel, compressionOption, DEFAULT_POPULATION, Population, runCell } from "../sim/harness.ts";
 
 const { values: opt } = parseArgs({
@@ -22,9 +24,11 @@ const { values: opt } = parseArgs({
     validators: { type: "string", default: String(DEFAULT_POPULATION.validators) },
     rounds: { type: "string", default: String(DEFAULT_POPULATION.rounds) },
     compression: { type: "string", default: "none,topk:0.01:2,topk:0.03:2,topk:0.035:2,topk:0.04:2,topk:0.05:2,topk:0.01:8,topk:0.02:4,topk:0.1:8,int8" },
-    out: { type: "string", default: "bench/results" },
+    ...OUT_OPTIONS,
   },
 });
+/** bench/results/local/ unless --update (the committed results) or --out DIR. */
+const OUT_DIR = benchOutDir(opt);
 const TARGET_RATIO = 100;
 const MAX_LOSS = 0.01;
 
@@ -70,9 +74,7 @@ function summary() {
 }
 
 function write() {
-  const dir = resolve(opt.out!);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "compression.json"), JSON.stringify({ population: pop.o, f32UpdateBytes: f32Bytes, target: { ratio: TARGET_RATIO, maxAccuracyLoss: MAX_LOSS }, ...summary(), results }, null, 1));
+  writeFileSync(join(OUT_DIR, "compression.json"), JSON.stringify({ population: pop.o, f32UpdateBytes: f32Bytes, target: { ratio: TARGET_RATIO, maxAccuracyLoss: MAX_LOSS }, ...summary(), results }, null, 1));
 }
 
 console.log(`\nf32 update: ${f32Bytes} bytes; ${pop.o.workers} workers, ${pop.o.validators} validators, ${pop.o.rounds} rounds`);
@@ -82,4 +84,4 @@ for (const r of results) {
 }
 const s = summary();
 if (s.best) console.log(`\nbest within ${MAX_LOSS * 100} point of none: ${s.best.compression}, ${s.best.ratioToF32} × (target ≥ ${TARGET_RATIO} ×: ${s.targetMet ? "met" : "not met"})`);
-console.log(`wrote ${join(opt.out!, "compression.json")} (${Math.round((Date.now() - t0) / 1000)} s)`);
+console.log(`wrote ${shown(join(OUT_DIR, "compression.json"))} (${Math.round((Date.now() - t0) / 1000)} s)`);

@@ -2,12 +2,15 @@
  * `npm run bench:gas` — gas of every protocol call on the in-process network.
  *
  * Plays one full round (commit, reveal, vote commit, vote reveal, finalize, attest, claims) at
- * (updates × validators) = 1×1, 16×4, 64×16 and 256×64, and writes bench/results/gas.json:
+ * (updates × validators) = 1×1, 16×4, 64×16 and 256×64, and writes gas.json to bench/results/local/ (BENCH_UPDATE=1: the committed
+ * bench/results/; BENCH_OUT=DIR: that folder):
  * per-participant calls are the median over the participants of the 64×16 round; finalizeRound is
  * reported for every size. Targets come from the issue; the table marks each.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { network } from "hardhat";
+import { benchOutDir, shown } from "./bench-out.ts";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { ContractTransactionResponse } from "ethers";
 import { ONE, as, createJob, deployProtocol, submission, toPhase, vote, type Protocol } from "../test/helpers/fixture.ts";
@@ -156,15 +159,17 @@ if (!process.env.BENCH_GAS_SIZES) {
 
 const ordered = ["commitUpdate", "revealUpdate", "commitVote", "revealVote", "attestModel", "reportModelScore", "claim", "claimUpdateReward", "claimVoteReward", ...SIZES.map(([u, v]) => `finalizeRound_${u}x${v}`), ...(process.env.BENCH_GAS_SIZES ? [] : ["finalizeRound_256x64_worstCase", "finalizeRound_256x64_allWithheld", "finalizeRound_256x256_worstCase"])];
 const out: Record<string, number> = {};
-for (const k of ordered) out[k] = results[k]!;
+// (A BENCH_GAS_SIZES run without the per-participant size measures finalizeRound only.)
+for (const k of ordered) if (results[k] !== undefined) out[k] = results[k];
 console.log("\n call                      gas        target     ");
 console.log(" ------------------------------  ---------  -----------");
-for (const k of ordered) {
+for (const k of Object.keys(out)) {
   const t = TARGETS[k];
   const mark = t === undefined ? "" : out[k]! <= t ? `≤ ${t.toLocaleString("en")} ok` : `≤ ${t.toLocaleString("en")} MISSED`;
   console.log(` ${k.padEnd(30)}  ${out[k]!.toLocaleString("en").padStart(9)}  ${mark}`);
 }
-mkdirSync("bench/results", { recursive: true });
-writeFileSync("bench/results/gas.json", JSON.stringify(out, null, 2) + "\n");
-writeFileSync("bench/results/gas-detail.json", JSON.stringify({ perParticipantSize: PER_PARTICIPANT_SIZE, sizes: detail }, null, 2) + "\n");
-console.log("\nwrote bench/results/gas.json (and gas-detail.json with min/median/max per size)");
+// `hardhat run` passes no arguments: BENCH_UPDATE=1 writes the committed results, BENCH_OUT=DIR a folder.
+const dir = benchOutDir();
+writeFileSync(join(dir, "gas.json"), JSON.stringify(out, null, 2) + "\n");
+writeFileSync(join(dir, "gas-detail.json"), JSON.stringify({ perParticipantSize: PER_PARTICIPANT_SIZE, sizes: detail }, null, 2) + "\n");
+console.log(`\nwrote ${shown(join(dir, "gas.json"))} (and gas-detail.json with min/median/max per size)`);

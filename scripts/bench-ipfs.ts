@@ -2,14 +2,15 @@
  * `npm run bench:ipfs` — artifact transfer between two embedded Helia nodes, each in its own process on
  * loopback, against the ceiling of a plain Node TCP socket between two processes copying the same bytes
  * in the same run; plus the compressed size of an MNIST-MLP-shaped update per encoding.
- * Writes bench/results/ipfs.json.
+ * Writes ipfs.json to bench/results/local/ (--update: the committed bench/results/; --out DIR).
  */
 import { fork } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { benchOutDir, outFromArgv, shown } from "./bench-out.ts";
 import { encodeArtifact, type EncodeOptions, type Tensor } from "../worker/artifacts/index.ts";
 import { HeliaPeerProcess, seededBytes } from "../worker/storage/heliaPeerProcess.ts";
 
@@ -74,6 +75,8 @@ function mlpUpdate(): Tensor[] {
 }
 
 async function main() {
+  // --out DIR or --update (see bench-out.ts), checked before anything runs.
+  const OUT = outFromArgv();
   const results: Record<string, number | string> = {};
   const dirs = [mkdtempSync(join(tmpdir(), "fedstake-bench-a-")), mkdtempSync(join(tmpdir(), "fedstake-bench-b-"))];
   const a = await HeliaPeerProcess.spawn({ dataDir: dirs[0]! });
@@ -130,7 +133,7 @@ async function main() {
     console.log(` ${name.padEnd(16)} ${String(n).padStart(8)} bytes  ratio ${(f32 / n).toFixed(1)}`);
   }
   results.update_values = "synthetic Gaussian (σ=1e-3) in the MNIST MLP 784-256-128-10 shapes";
-  mkdirSync("bench/results", { recursive: true });
-  writeFileSync("bench/results/ipfs.json", JSON.stringify(results, null, 2) + "\n");
-  console.log("\nwrote bench/results/ipfs.json");
+  const file = join(benchOutDir(OUT), "ipfs.json");
+  writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+  console.log(`\nwrote ${shown(file)}`);
 }

@@ -1,18 +1,20 @@
 /**
  * `npm run bench:robustness` — the acceptance policy against attacks, measured (sim/harness.ts): every
  * attack alone at each attacker fraction, against the vote (the real protocol; honest validators, then
- * colluding validator stake) and the no-vote baselines, same data and seeds. Writes
- * bench/results/robustness.json (one row per cell) and robustness.html (a chart per attack), prints the table.
+ * colluding validator stake) and the no-vote baselines, same data and seeds. Writes robustness.json
+ * (one row per cell) and robustness.html (a chart per attack) to bench/results/local/ (--update: the
+ * committed bench/results/; --out DIR), prints the table.
  *
  *   npm run bench:robustness                       (20 workers, 5 validators, 10 rounds, the full grid)
  *   npm run bench:robustness -- --attacks signflip,noise --fractions 0.45 --rounds 5 --defences vote,fedavg
  *   npm run bench:robustness -- --compression int8,topk:0.01:2    (every vote cell once per compression;
  *                                                                   the baselines aggregate dense deltas)
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { network } from "hardhat";
+import { benchOutDir, OUT_OPTIONS, shown } from "./bench-out.ts";
 import { ATTACKS } from "../sim/attacks/index.ts";
 import { compressionLabel, compressionOption, DEFAULT_POPULATION, DEFENCES, Population, runCell, type Cell, type Defence, type Row } from "../sim/harness.ts";
 
@@ -26,9 +28,11 @@ const { values: opt } = parseArgs({
     colluding: { type: "string", default: "0,0.2,0.4" },
     defences: { type: "string", default: DEFENCES.join(",") },
     compression: { type: "string", default: "int8" },
-    out: { type: "string", default: "bench/results" },
+    ...OUT_OPTIONS,
   },
 });
+/** bench/results/local/ unless --update (the committed results) or --out DIR. */
+const OUT_DIR = benchOutDir(opt);
 const list = (s: string) => s.split(",").filter(Boolean);
 const attacks = list(opt.attacks!);
 for (const a of attacks) if (!ATTACKS[a]) throw new Error(`--attacks: unknown attack "${a}" (known: ${Object.keys(ATTACKS).join(", ")})`);
@@ -72,8 +76,7 @@ for (const [i, c] of cells.entries()) {
 }
 
 function writeResults() {
-  const dir = resolve(opt.out!);
-  mkdirSync(dir, { recursive: true });
+  const dir = OUT_DIR;
   writeFileSync(join(dir, "robustness.json"), JSON.stringify({ population: pop.o, honestOnlyAccuracy: honestOnly.get("") ?? null, rows }, null, 1));
   writeFileSync(join(dir, "robustness.html"), chart(rows));
 }
@@ -110,4 +113,4 @@ console.log("\nattack      frac  defence              compression     collude  a
 for (const r of rows) {
   console.log(`${r.attack.padEnd(11)} ${String(Math.round(r.fraction * 100)).padStart(4)}%  ${r.defence.padEnd(20)} ${(r.compression ? compressionLabel(r.compression) : "-").padEnd(15)} ${String(r.colludingStakeBps / 100).padStart(6)}%  ${(r.finalAccuracy * 100).toFixed(2).padStart(7)}%  ${`${r.attackerAccepted}/${r.attackerSubmitted}`.padStart(11)}  ${`${r.honestRejected}/${r.honestSubmitted}`.padStart(11)}  ${r.backdoorSuccess === null ? "       -" : ((r.backdoorSuccess * 100).toFixed(1) + "%").padStart(8)}  ${`${r.attackerSlashed}/${r.honestSlashed}`.padStart(11)}  ${r.rewardsToAttackers.padStart(11)}  ${r.tokensConserved ?? "-"}`);
 }
-console.log(`\nwrote ${join(opt.out!, "robustness.json")} and robustness.html (${Math.round((Date.now() - t0) / 1000)} s)`);
+console.log(`\nwrote ${shown(join(OUT_DIR, "robustness.json"))} and robustness.html (${Math.round((Date.now() - t0) / 1000)} s)`);

@@ -2,7 +2,7 @@
  * `npm run bench:round` — the wall time of one protocol round on the local network (the demo's
  * processes: hardhat node, N workers and 3 validators, each with its own IPFS node), split into
  * training, IPFS, chain, validation and waiting, for N = 4, 8 and 16 workers, plus the gas spent per
- * round. Writes bench/results/round.json.
+ * round. Writes round.json to bench/results/local/ (--update: the committed bench/results/; --out DIR).
  *
  * How a round is split (steady state: the run's last round, after every process has loaded its data):
  *   round      chain time from the round's start to its model's acceptance (ModelAccepted block)
@@ -26,12 +26,13 @@
  * window (after vote reveal, off the critical path) is the demo's; the round with it must stay under
  * the demo's 3600 s unbonding.
  *
- *   npm run bench:round -- --workers 4,8,16 --epochs 5 [--heavy-epochs 40]
+ *   npm run bench:round -- --workers 4,8,16 --epochs 5 [--heavy-epochs 40] [--update | --out DIR]
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { benchOutDir, OUT_OPTIONS, shown } from "./bench-out.ts";
 import { loadMnist } from "../worker/data/mnist.ts";
 import { inHome } from "../worker/node/home.ts";
 import { MNIST_MLP } from "../worker/training/presets.ts";
@@ -47,8 +48,11 @@ const { values: opt } = parseArgs({
     /** Also run 8 workers with this many local epochs (0: skip), to show where the overhead falls under 20%. */
     "heavy-epochs": { type: "string", default: "40" },
     "train-samples": { type: "string", default: "48000" },
+    ...OUT_OPTIONS,
   },
 });
+/** bench/results/local/ unless --update (the committed results) or --out DIR. */
+const OUT_DIR = benchOutDir(opt);
 const M = Number(opt.validators);
 const TRAIN_SAMPLES = Number(opt["train-samples"]);
 const SPEC = MNIST_MLP;
@@ -152,8 +156,8 @@ if (heavy) {
   out[`overhead_fraction_8w_${heavy.epochs}ep`] = +heavy.overheadFraction.toFixed(3);
 }
 out.runs = [...results, ...(heavy ? [heavy] : [])];
-mkdirSync(join(ROOT, "bench/results"), { recursive: true });
-writeFileSync(join(ROOT, "bench/results/round.json"), JSON.stringify(out, null, 2) + "\n");
+const file = join(OUT_DIR, "round.json");
+writeFileSync(file, JSON.stringify(out, null, 2) + "\n");
 console.log("\n workers  epochs  round s  train s  ipfs s  chain s  valid. s  wait s  overhead  gas/round");
 for (const r of out.runs as typeof results) {
   const s = r.split;
@@ -161,4 +165,4 @@ for (const r of out.runs as typeof results) {
     ` ${String(r.workers).padStart(7)}  ${String(r.epochs).padStart(6)}  ${String(s.round).padStart(7)}  ${s.train.toFixed(2).padStart(7)}  ${s.ipfs.toFixed(2).padStart(6)}  ${s.chain.toFixed(2).padStart(7)}  ${s.validation.toFixed(2).padStart(8)}  ${s.waiting.toFixed(2).padStart(6)}  ${(r.overheadFraction * 100).toFixed(1).padStart(7)}%  ${String(r.gasPerRound).padStart(9)}`,
   );
 }
-console.log("→ bench/results/round.json");
+console.log(`→ ${shown(file)}`);

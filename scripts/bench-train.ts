@@ -2,14 +2,16 @@
  * `npm run bench:train` — training speed of fedstake's ONNX training graphs (onnxruntime-node, CPU)
  * against TensorFlow.js (wasm and plain cpu backends) on the identical model, batch, optimizer and
  * data, in one run; the machine's ceiling from ORT's own MatMul throughput on the training step's
- * matrix shapes; and MNIST MLP accuracy after 3 epochs. Writes bench/results/train.json.
+ * matrix shapes; and MNIST MLP accuracy after 3 epochs. Writes train.json to bench/results/local/
+ * (--update: the committed bench/results/; --out DIR).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import * as ort from "onnxruntime-node";
+import { benchOutDir, outFromArgv, shown } from "./bench-out.ts";
 import { loadMnist } from "../worker/data/mnist.ts";
 import type { Dataset } from "../worker/data/dataset.ts";
 import { GraphBuilder } from "../worker/training/graph.ts";
@@ -17,6 +19,8 @@ import { modelBytes } from "../worker/training/onnx.ts";
 import type { ModelSpec } from "../worker/training/spec.ts";
 import { createSession, evaluate, Trainer } from "../worker/training/trainer.ts";
 
+/** --out DIR or --update (checked before the long run starts; see bench-out.ts). */
+const OUT = outFromArgv();
 const B = 64;
 const LR = 0.05;
 const MOMENTUM = 0.9;
@@ -229,9 +233,9 @@ async function main() {
 
   console.log("\n key                          value");
   for (const [k, v] of Object.entries(results)) console.log(` ${k.padEnd(28)} ${v}`);
-  mkdirSync("bench/results", { recursive: true });
-  writeFileSync("bench/results/train.json", JSON.stringify(results, null, 2) + "\n");
-  console.log("\nwrote bench/results/train.json");
+  const file = join(benchOutDir(OUT), "train.json");
+  writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+  console.log(`\nwrote ${shown(file)}`);
 }
 
 await main();

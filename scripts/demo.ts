@@ -20,13 +20,14 @@ import { parseArgs } from "node:util";
 import { HDNodeWallet, Mnemonic, parseEther, Wallet, type EventLog } from "ethers";
 import { attach, deployProtocol, revealedUpdates, sendTx, sendValue } from "../worker/chain/client.ts";
 import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
-import { defaultJobParams, hasBit, JobStatus, Outcome, outcomeName } from "../worker/chain/protocol.ts";
+import { defaultJobParams, hasBit, JobStatus, Outcome, outcomeName, Phase } from "../worker/chain/protocol.ts";
 import { loadMnist } from "../worker/data/mnist.ts";
 import { MNIST_MLP } from "../worker/training/presets.ts";
 import type { NodeConfig } from "../worker/node/config.ts";
 import { inHome } from "../worker/node/home.ts";
 import { parseValidation, type JobSpec } from "../worker/node/jobSpec.ts";
 import { modelArtifact } from "../worker/node/context.ts";
+import { phaseProgress } from "../worker/node/progress.ts";
 import { HeliaStore } from "../worker/storage/heliaStore.ts";
 import { cidFromChain, cidToChain } from "../worker/storage/store.ts";
 import { decodeArtifact } from "../worker/artifacts/index.ts";
@@ -77,39 +78,44 @@ if (opt.help) {
   console.log(demoHelp());
   process.exit(0);
 }
+/** A bad option: named, before anything starts (no chain, no stack trace), exit status 2. */
+function usage(message: string): never {
+  console.error(`demo: ${message}\n(npm run demo -- --help lists the options)`);
+  process.exit(2);
+}
 const N = Number(opt.workers);
 const M = Number(opt.validators);
 const R = Number(opt.rounds);
-if (opt.dataset !== "mnist") throw new Error(`dataset "${opt.dataset}" is not available (only mnist ships with the demo)`);
-if (!(N >= 2 && M >= 1 && R >= 1)) throw new Error("need --workers ≥ 2, --validators ≥ 1, --rounds ≥ 1");
-if (opt.attack !== "none" && !Object.hasOwn(ATTACKS, opt.attack)) throw new Error(`--attack must be none or one of ${Object.keys(ATTACKS).join(", ")}, got "${opt.attack}"`);
+if (opt.dataset !== "mnist") usage(`dataset "${opt.dataset}" is not available (only mnist ships with the demo)`);
+if (!(Number.isInteger(N) && Number.isInteger(M) && Number.isInteger(R) && N >= 2 && M >= 1 && R >= 1)) usage(`need whole numbers --workers ≥ 2, --validators ≥ 1, --rounds ≥ 1, got ${opt.workers}, ${opt.validators}, ${opt.rounds}`);
+if (opt.attack !== "none" && !Object.hasOwn(ATTACKS, opt.attack)) usage(`--attack must be none or one of ${Object.keys(ATTACKS).join(", ")}, got "${opt.attack}"`);
 const ATTACK = opt.attack === "none" ? undefined : attackByName(opt.attack);
 /** Attackers: the last K workers (none without an attack); at least one worker stays honest. */
 const K = ATTACK ? Number(opt.attackers) : 0;
-if (!(Number.isInteger(K) && K >= 0 && K < N)) throw new Error(`--attackers must be an integer in [0, workers − 1] = [0, ${N - 1}], got "${opt.attackers}"`);
+if (!(Number.isInteger(K) && K >= 0 && K < N)) usage(`--attackers must be an integer in [0, workers − 1] = [0, ${N - 1}], got "${opt.attackers}"`);
 
-if (!(AGGREGATION_KINDS as readonly string[]).includes(opt.aggregation)) throw new Error(`--aggregation must be one of ${AGGREGATION_KINDS.join(", ")}, got "${opt.aggregation}"`);
+if (!(AGGREGATION_KINDS as readonly string[]).includes(opt.aggregation)) usage(`--aggregation must be one of ${AGGREGATION_KINDS.join(", ")}, got "${opt.aggregation}"`);
 /** The job's aggregation, with its defaults (trimmed_mean: trim 0.2). */
 const AGGREGATION: JobSpec["aggregation"] = parseAggregation(opt.aggregation === "trimmed_mean" ? { kind: "trimmed_mean", trim: 0.2 } : { kind: opt.aggregation });
 const SPEC: ModelSpec = MNIST_MLP;
 const phaseList = opt.phases.split(",").map(Number);
-if (phaseList.length !== 5 || !phaseList.every((p) => Number.isInteger(p) && p > 0)) throw new Error(`--phases takes five positive integers (commit,reveal,voteCommit,voteReveal,attest), got "${opt.phases}"`);
+if (phaseList.length !== 5 || !phaseList.every((p) => Number.isInteger(p) && p > 0)) usage(`--phases takes five positive integers (commit,reveal,voteCommit,voteReveal,attest), got "${opt.phases}"`);
 const [commitPeriod, revealPeriod, voteCommitPeriod, voteRevealPeriod, attestPeriod] = phaseList as [number, number, number, number, number];
 const PHASES = { commitPeriod, revealPeriod, voteCommitPeriod, voteRevealPeriod, attestPeriod };
 /** The stake manager's unbonding period: every round (its slash window and attestation included) must be shorter. */
 const UNBONDING = 3600;
 const SLASH_WINDOW = Number(opt["slash-window"]);
-if (!(Number.isInteger(SLASH_WINDOW) && SLASH_WINDOW > 0)) throw new Error(`--slash-window must be a positive integer, got "${opt["slash-window"]}"`);
+if (!(Number.isInteger(SLASH_WINDOW) && SLASH_WINDOW > 0)) usage(`--slash-window must be a positive integer, got "${opt["slash-window"]}"`);
 if (phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW >= UNBONDING) {
-  throw new Error(`a round (--phases + --slash-window = ${phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW} s) must be shorter than the demo's ${UNBONDING} s unbonding period`);
+  usage(`a round (--phases + --slash-window = ${phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW} s) must be shorter than the demo's ${UNBONDING} s unbonding period`);
 }
 const EPOCHS = Number(opt.epochs);
-if (opt.partition !== "dirichlet" && opt.partition !== "iid") throw new Error(`--partition must be "dirichlet" or "iid", got "${opt.partition}"`);
+if (opt.partition !== "dirichlet" && opt.partition !== "iid") usage(`--partition must be "dirichlet" or "iid", got "${opt.partition}"`);
 const PARTITION = opt.partition === "iid" ? ({ kind: "iid" } as const) : ({ kind: "dirichlet", alpha: 0.5 } as const);
 const TRAIN_SAMPLES = Number(opt["train-samples"]);
-if (!(Number.isInteger(EPOCHS) && EPOCHS >= 1)) throw new Error(`--epochs must be a positive integer, got "${opt.epochs}"`);
+if (!(Number.isInteger(EPOCHS) && EPOCHS >= 1)) usage(`--epochs must be a positive integer, got "${opt.epochs}"`);
 // Validators' held-out slices start at sample 50,000: workers' data must end before.
-if (!(Number.isInteger(TRAIN_SAMPLES) && TRAIN_SAMPLES >= N && TRAIN_SAMPLES <= 50_000)) throw new Error(`--train-samples must be an integer in [workers, 50000], got "${opt["train-samples"]}"`);
+if (!(Number.isInteger(TRAIN_SAMPLES) && TRAIN_SAMPLES >= N && TRAIN_SAMPLES <= 50_000)) usage(`--train-samples must be an integer in [workers, 50000], got "${opt["train-samples"]}"`);
 const isAttacker = (i: number) => i >= N - K;
 
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -340,9 +346,18 @@ async function main() {
     }
     return out;
   };
-  say(" round  updates  accepted  rejected (reason)                                   test acc.  model");
+  say(" round  updates  accepted  rejected  test acc.  model");
+  const periods = await coord.getFunction("jobConfig")(jobId);
+  // Between round lines, what the network is doing: the phase, who acted, the countdown.
+  let said = { key: "", at: 0 };
   for (;;) {
     if (Date.now() > deadline) throw new Error(`the demo did not finish within ${opt["timeout-min"]} minutes`);
+    const progress = await phaseProgress(coord, jobId, periods);
+    const key = progress.text.replace(/ · (closes )?in \d+ s$/, "");
+    if (progress.phase < Phase.Completed && (key !== said.key || Date.now() - said.at >= 10_000)) {
+      say(`        ${progress.text}`);
+      said = { key, at: Date.now() };
+    }
     const st = await coord.getFunction("jobState")(jobId);
     for (let r = 1n; r <= BigInt(st.round); r++) {
       const res = await coord.getFunction("roundResult")(jobId, r);
@@ -384,10 +399,11 @@ async function main() {
       const rejected = updates.filter((u) => !u.accepted);
       const outcome = outcomeName(res.outcome);
       say(
-        ` ${String(r).padStart(5)}  ${String(updates.length).padStart(7)}  ${String(updates.length - rejected.length).padStart(8)}  ` +
-          `${(rejected.map((u) => `${u.name}: ${u.reason}`).join("; ") || (outcome === "decided" ? "-" : outcome)).slice(0, 52).padEnd(52)}` +
-          `  ${testAccuracy === null ? "   -   " : (testAccuracy * 100).toFixed(2).padStart(6) + "%"}  ${modelCid ? modelCid.slice(0, 16) + "…" : "-"}`,
+        ` ${String(r).padStart(5)}  ${String(updates.length).padStart(7)}  ${String(updates.length - rejected.length).padStart(8)}  ${String(rejected.length).padStart(8)}` +
+          `  ${testAccuracy === null ? "    -    " : (testAccuracy * 100).toFixed(2).padStart(8) + "%"}  ${modelCid ?? "-"}${outcome === "decided" ? "" : `  (${outcome})`}`,
       );
+      // Each rejection with its reason, whole.
+      for (const u of rejected) say(`          rejected ${u.name}${u.malicious ? " (malicious)" : ""}: ${u.reason}`);
       rounds.push({
         round: Number(r),
         outcome,

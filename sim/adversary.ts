@@ -101,7 +101,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const ctx = await NodeContext.create(cfg);
   ctx.log("adversary", { attack: attack.name, summary: attack.summary });
-  await runDaemon(ctx, hooksFor(attack, daemonSources(ctx)));
+  await runDaemon(ctx, { worker: hooksFor(attack, daemonSources(ctx)) });
 }
 
 if (import.meta.main) {

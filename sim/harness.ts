@@ -419,7 +419,9 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
       if (j === honestV && fromAttacker === (e.accept as boolean)) log(`    validator-${j}, round ${e.round}: ${fromAttacker ? "accepted attacker" : "rejected honest"} ${e.index}: ${e.reason} ${JSON.stringify(e.metrics)}`);
     }
   }
-  rmSync(dir, { recursive: true, force: true });
+  // FEDSTAKE_SIM_KEEP=1 keeps every node's data directory (events.jsonl with each decision's metrics) for analysis.
+  if (process.env.FEDSTAKE_SIM_KEEP) log(`    node logs kept in ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
   return {
     ...c, rounds: pop.o.rounds, workers: N, finalAccuracy: final.accuracy, attackerAccepted, attackerSubmitted, honestRejected, honestSubmitted,
     backdoorSuccess: final.backdoor, attackerSlashed, honestSlashed, rewardsToAttackers: (Number(rewardsToAttackers) / 1e18).toFixed(2), tokensConserved, stepFailures: [...failures.values()].reduce((a, b) => a + b, 0), accuracyByRound,

@@ -13,11 +13,15 @@
  * model fetched from the validator that attested it, evaluated on an IDX pair and the same samples as CSV;
  * its ONNX export run in onnxruntime gives the same loss and accuracy).
  * The first test checks help, --version (also through the file's shebang, as package.json's "bin" runs
- * it) and the usage errors of typed values.
+ * it) and the usage errors of typed values; the second `init` (its configs pass readConfig), the
+ * `chain start` log filter, revert texts with named arguments, and the contracts' build on first use
+ * (its error path, in a copy without contracts). Along the round: `--json` output parsed as the whole of
+ * stdout, exit code 3 for steps done already or too late (job join, round finalize, vote commit, model
+ * attest).
  */
 import { expect } from "chai";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { formatUnits, getBytes, HDNodeWallet, Mnemonic, type Wallet } from "ethers";
@@ -117,7 +121,10 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       [["mint", "--to", wallets[1]!.address, "--amount", "-2"], /^fedstake mint: --amount must be a token amount like 100 or 2\.5, got "-2"/],
       [["round", "finalize", "--job", "one"], /^fedstake round finalize: --job must be a positive whole number, got "one"/],
       [["account", "0xnope"], /^fedstake account: ADDRESS must be an address .*got "0xnope"/],
-      [["status", "--rpc", "localhost:8545"], /^fedstake status: --rpc must be an http\(s\) or ws\(s\) URL, got "localhost:8545"/],
+      [["status", "--rpc", "localhost:8545"], /^fedstake status: --rpc must be an http\(s\) or ws\(s\) URL: "localhost:8545" lacks the scheme \(http:\/\/localhost:8545\?\)/],
+      [["account", "--rpc", "127.0.0.1:8545", wallets[1]!.address], /^fedstake account: --rpc must be an http\(s\) or ws\(s\) URL: "127\.0\.0\.1:8545" lacks the scheme \(http:\/\/127\.0\.0\.1:8545\?\)/],
+      [["mint", "--to", "0x1234", "--amount", "1", "--json"], /^fedstake mint: --to must be an address \(0x and 40 hex digits, checksummed if mixed-case\), got "0x1234"\nusage: /],
+      [["init", "worker", "--job", "1", "--deployment", "nowhere.json", "--mnist", "train"], /^fedstake init: deployment .*nowhere\.json: ENOENT/],
       [["model", "get", "--job", "1", "--out", "m", "--peer", "nonsense"], /^fedstake model get: --peer must be a multiaddr/],
       [["model", "eval", "--job", "1", "--images", "x.idx3"], /^fedstake model eval: IDX data needs both --images and --labels/],
     ];
@@ -125,6 +132,123 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       const r = await cli(args, keyOf(0));
       expect([r.code, r.err], args.join(" ")).to.satisfy(([code, err]: [number, string]) => code === 2 && message.test(err));
     }
+    // The exit codes are documented with the commands.
+    expect(await ok(["help"])).to.match(/^Exit codes:\n  0  done\n  1  failed\n  2  usage error.*\n  3  too late or already done/m);
+  });
+
+  it("init prints node configs the daemons accept; chain start's log filter; reverts with named arguments; contracts built on first use", async function () {
+    // A deployment file (addresses only: nothing here talks to a chain).
+    const depFile = join(dir, "init-deployment.json");
+    writeFileSync(depFile, JSON.stringify({ chainId: 31337, token: wallets[7]!.address, stakeManager: wallets[8]!.address, coordinator: wallets[9]!.address }));
+    const keystoreFile = join(dir, "init.keystore.json");
+    writeFileSync(keystoreFile, "{}");
+    writeFileSync(join(dir, "held.csv"), "a,label\n0.5,1\n");
+    const worker = await cli(["init", "worker", "--job", "2", "--deployment", "init-deployment.json", "--mnist", "train", "--parties", "4", "--index", "3", "--partition", "dirichlet", "--keystore", "init.keystore.json", "--epochs", "2"]);
+    expect(worker.code, worker.err).to.equal(0);
+    const wcfg = JSON.parse(worker.out);
+    expect(wcfg).to.deep.include({ role: "worker", name: "worker-2", jobId: "2", rpc: devnet.url, deployment: depFile, keystore: keystoreFile, storage: { kind: "helia" } });
+    expect(wcfg.data).to.deep.equal({ dataset: "mnist", split: "train", limit: 60000, partition: { kind: "dirichlet", alpha: 0.5 }, parties: 4, index: 3, seed: 1 });
+    expect(wcfg.train).to.deep.equal({ epochs: 2, batch: 32, lr: 0.03, momentum: 0.9 });
+    const validator = JSON.parse(await ok(["init", "validator", "--job", "2", "--deployment", depFile, "--csv", "held.csv", "--label", "label", "--scale", "minmax", "--name", "auditor", "--data-dir", "auditor-data", "--kubo", "http://127.0.0.1:5001"]));
+    expect(validator).to.deep.include({ role: "validator", name: "auditor", dataDir: join(dir, "auditor-data"), data: { dataset: "csv", file: join(dir, "held.csv"), label: "label", scale: "minmax" }, storage: { kind: "kubo", url: "http://127.0.0.1:5001" } });
+    expect(validator).to.not.have.property("train");
+    // --out writes the same document to a file (and says so on stdout).
+    expect(await ok(["init", "validator", "--job", "2", "--deployment", depFile, "--csv", "held.csv", "--name", "auditor", "--data-dir", "auditor-data", "--kubo", "http://127.0.0.1:5001", "--scale", "minmax", "--out", "configs/auditor.json"])).to.match(/^validator config auditor for job 2 → configs\/auditor\.json\n$/);
+    expect(JSON.parse(readFileSync(join(dir, "configs/auditor.json"), "utf8"))).to.deep.equal(validator);
+    // Saved anywhere, each is read by the daemons' own reader.
+    const { readConfig } = await import("../worker/node/config.ts");
+    for (const [name, cfg] of [["w", wcfg], ["v", validator]] as const) {
+      const saved = join(mkdtempSync(join(tmpdir(), "fedstake-init-test-")), `${name}.json`);
+      writeFileSync(saved, JSON.stringify(cfg));
+      const read = readConfig(saved);
+      expect(read.deployment).to.deep.equal(JSON.parse(readFileSync(depFile, "utf8")));
+      expect(read.dataDir).to.equal(cfg.dataDir);
+    }
+    const initBad: [string[], RegExp][] = [
+      [["init", "worker", "--job", "2", "--deployment", depFile], /^fedstake init: give the node's training data once: --images FILE --labels FILE \(IDX\), --csv FILE/],
+      [["init", "sponsor", "--job", "2", "--deployment", depFile, "--mnist", "train"], /^fedstake init: ROLE must be worker or validator, got "sponsor"/],
+      [["init", "worker", "--job", "2", "--deployment", depFile, "--images", "missing.idx3", "--labels", "held.csv"], /^fedstake init: --images names no file: .*missing\.idx3 does not exist/],
+      [["init", "validator", "--job", "2", "--deployment", depFile, "--mnist", "test", "--lr", "0.1"], /^fedstake init: --lr is a worker's setting/],
+      [["init", "worker", "--job", "2", "--deployment", depFile, "--mnist", "train", "--parties", "2", "--index", "2"], /^fedstake init: --index must be below --parties \(2\), got 2/],
+      [["init", "worker", "--job", "2", "--deployment", depFile, "--mnist", "train", "--momentum", "1"], /^fedstake init: --momentum must be a number in \[0, 1\), got "1"/],
+    ];
+    for (const [args, message] of initBad) {
+      const r = await cli(args);
+      expect([r.code, r.out, r.err], args.join(" ")).to.satisfy(([code, out, err]: [number, string, string]) => code === 2 && out === "" && message.test(err));
+    }
+    // A deployment file with a bad address is refused with the field named (not taken for an ENS name).
+    writeFileSync(join(dir, "bad-deployment.json"), JSON.stringify({ chainId: 31337, token: "0x1234", stakeManager: wallets[8]!.address, coordinator: wallets[9]!.address }));
+    const badDep = await cli(["account", wallets[1]!.address, "--deployment", "bad-deployment.json"]);
+    expect([badDep.code, badDep.err]).to.satisfy(([c, e]: [number, string]) => c === 2 && /^fedstake account: deployment bad-deployment\.json: token must be an address \(got "0x1234"\)/.test(e));
+
+    // `chain start`'s log: the accounts, the listening URL and every transaction; not the calls or the empty blocks.
+    const { chainLogFilter } = await import("../scripts/cli/chain.ts");
+    const keep = chainLogFilter();
+    const green = (m: string) => `\x1b[32m${m}\x1b[0m`;
+    const lines = [
+      "Started HTTP and WebSocket JSON-RPC server at http://127.0.0.1:8545/",
+      "",
+      "Account #0:  0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266 (10000 ETH)",
+      "Private Key: 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+      "Mined empty block #1 with base fee 875000000",
+      "Mined empty block range #1 to #2",
+      green("eth_blockNumber"),
+      green("eth_call"),
+      "  Contract call:       StakeManager#stakeOf",
+      "  From:                0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+      "",
+      green("eth_getLogs (12)"),
+      green("eth_sendRawTransaction"),
+      "  Transaction:     0xb90af407fc37e65dc5375949fc0708796c96eab6f582734a2094c5d542742623",
+      "  Gas used:        21000 of 21001",
+      "",
+      "Mined block #20",
+      green("eth_estimateGas"),
+      "  Contract call:       StakeManager#stake",
+      "",
+      "  Error: VM Exception while processing transaction: reverted with an unrecognized custom error",
+      "",
+      "WARNING: something the node says",
+    ];
+    const kept = lines.flatMap((l) => keep(l));
+    expect(kept).to.deep.equal([lines[0], lines[1], lines[2], lines[3], lines[12], lines[13], lines[14], lines[15], lines[16], lines[22]]);
+
+    // Reverts name their arguments: phases by name, times as ISO dates, amounts in tokens, roles by name.
+    const { decodeRevert, coordinatorAbi, loadArtifact } = await import("../worker/chain/client.ts");
+    const { Interface, id } = await import("ethers");
+    const all = new Interface([...coordinatorAbi(), ...loadArtifact("StakeManager").abi, ...loadArtifact("StakeToken").abi].filter((f) => (f as { type: string }).type === "error") as never);
+    const revert = (name: string, args: unknown[]) => decodeRevert({ data: all.encodeErrorResult(name, args) });
+    const a = wallets[1]!.address;
+    expect(revert("WrongPhase", [3, 2])).to.equal("WrongPhase(expected: VoteCommit, now: Reveal)");
+    expect(revert("WrongRound", [2, 1])).to.equal("WrongRound(expected: 2, given: 1)");
+    expect(revert("StillUnbonding", [1796112173])).to.equal("StillUnbonding(until: 2026-12-01T08:02:53Z)");
+    expect(revert("SlashWindowOver", [1796112173])).to.equal("SlashWindowOver(deadline: 2026-12-01T08:02:53Z)");
+    expect(revert("InsufficientStake", [100n * 10n ** 18n, 1n])).to.equal("InsufficientStake(required: 100.0, actual: 0.000000000000000001)");
+    expect(revert("InsufficientFreeStake", [5n * 10n ** 17n, 10n ** 19n])).to.equal("InsufficientFreeStake(free: 0.5, required: 10.0)");
+    expect(revert("ERC20InsufficientBalance", [a, 0n, 10n ** 18n])).to.equal(`ERC20InsufficientBalance(sender: ${a}, balance: 0.0, needed: 1.0)`);
+    expect(revert("AccessControlUnauthorizedAccount", [a, id("MINTER_ROLE")])).to.equal(`AccessControlUnauthorizedAccount(account: ${a}, neededRole: MINTER_ROLE)`);
+    expect(revert("InvalidBitmap", [2, 1])).to.equal("InvalidBitmap(bitmap: 0x2, updateCount: 1)");
+    expect(revert("InvalidParams", ["numRounds"])).to.equal('InvalidParams(what: "numRounds")');
+    expect(revert("FutureLookup", [1796112173, 1796112170])).to.equal("FutureLookup(timepoint: 2026-12-01T08:02:53Z, currentTime: 2026-12-01T08:02:50Z)");
+    expect(revert("AlreadyAttested", [])).to.equal("AlreadyAttested()");
+
+    // Contracts are compiled on first use: in a copy of the CLI without a build (and, here, without
+    // contracts to build, so that the test stays quick), the command says it compiles, then what failed.
+    const copy = mkdtempSync(join(tmpdir(), "fedstake-nobuild-"));
+    for (const f of ["scripts", "worker", "sim", "package.json", "hardhat.config.ts", "tsconfig.json"]) cpSync(join(ROOT, f), join(copy, f), { recursive: true });
+    symlinkSync(join(ROOT, "node_modules"), join(copy, "node_modules"));
+    const nobuild = await new Promise<Run>((res) => {
+      const child = spawn(process.execPath, [join(copy, "scripts/fedstake.ts"), "account", a, "--deployment", depFile, "--json"], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout!.on("data", (d: Buffer) => (out += d));
+      child.stderr!.on("data", (d: Buffer) => (err += d));
+      child.on("exit", (code) => res({ code, out, err }));
+    });
+    expect(nobuild.out).to.equal("");
+    expect(nobuild.code, nobuild.err).to.equal(1);
+    expect(nobuild.err).to.match(/^fedstake: compiling the contracts \(first use: artifacts\/ has no build of them yet\) …\n/).and.match(/artifacts\/contracts\/StakeToken\.sol\/StakeToken\.json is missing after `npx hardhat build`/);
+    rmSync(copy, { recursive: true, force: true });
   });
 
   it("plays a round: bad submissions are rejected with their reasons, the daemon keeps running, the manual validator votes, attests and claims", async function () {
@@ -143,14 +267,22 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     expect(wrong.err).to.match(/keystore .*hand\.keystore\.json: wrong password/);
     const hand = { FEDSTAKE_KEYSTORE_PASSWORD: PASSWORD };
 
-    for (const [w, amount] of [[sponsor, "1000"], [vDaemon, "500"], [vHand, "500"]] as const) await ok(["mint", "--to", w.address, "--amount", amount], keyOf(0));
+    for (const [w, amount] of [[sponsor, "1000"], [vDaemon, "500"]] as const) await ok(["mint", "--to", w.address, "--amount", amount], keyOf(0));
+    // --json: the whole of stdout is one JSON document, amounts as exact decimal strings in tokens.
+    expect(JSON.parse(await ok(["mint", "--to", vHand.address, "--amount", "500", "--json"], keyOf(0)))).to.deep.include({ to: vHand.address, amount: "500.0", balance: "500.0" });
     await ok(["stake", "--amount", "400"], keyOf(2));
     expect(await ok(["stake", "--amount", "401", "--keystore", ks], hand)).to.match(/stake now 401\.0/);
-    // Unstake 1 and try to withdraw before the unbonding period is over: the revert is decoded.
-    expect(await ok(["unstake", "--amount", "1", "--keystore", ks], hand)).to.match(/unbonding 1\.0/);
-    const early = await cli(["withdraw", "--keystore", ks], hand);
-    expect(early.code).to.equal(1);
-    expect(early.err).to.match(/withdraw would revert: \w+\(/);
+    // Unstake 1 and try to withdraw before the unbonding period is over: the revert is decoded, its release time a date.
+    const unstaked = JSON.parse(await ok(["unstake", "--amount", "1", "--keystore", ks, "--json"], hand));
+    expect(unstaked).to.include({ account: vHand.address, amount: "1.0", unbonding: "1.0" });
+    expect(unstaked.tx).to.match(/^0x[0-9a-f]{64}$/);
+    const early = await cli(["withdraw", "--keystore", ks, "--json"], hand);
+    expect([early.code, early.out]).to.deep.equal([1, ""]);
+    expect(early.err).to.match(/^fedstake withdraw: withdraw would revert: StillUnbonding\(until: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)\n$/);
+    expect(early.err).to.contain(`StillUnbonding(until: ${unstaked.releaseTime.replace(/\.\d{3}Z$/, "Z")})`);
+    // Minting without the minter role: the role is named, the amount in tokens.
+    const notMinter = await cli(["mint", "--to", vHand.address, "--amount", "1"], keyOf(1));
+    expect(notMinter.err).to.match(new RegExp(`mint would revert: AccessControlUnauthorizedAccount\\(account: ${sponsor.address}, neededRole: MINTER_ROLE\\)`));
     // Workers are played by this test (ethers), with stake of their own.
     for (const w of [...workers, noShow]) {
       await sendTx(admin, token, "mint", [w.address, 10n ** 20n]);
@@ -219,6 +351,9 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     const initialModel = CID.parse(/initial model (bafk\w+)/.exec(created)![1]!);
     await ok(["job", "join", "--job", "1"], keyOf(2));
     await ok(["job", "join", "--job", "1", "--keystore", ks], hand);
+    // Already done: exit code 3.
+    const rejoin = await cli(["job", "join", "--job", "1", "--keystore", ks], hand);
+    expect([rejoin.code, rejoin.err], rejoin.err).to.satisfy(([c, e]: [number, string]) => c === 3 && /AlreadyInCommittee\(\)/.test(e));
     const show = JSON.parse(await ok(["job", "show", "--job", "1", "--json"]));
     expect(show).to.include({ sponsor: sponsor.address, initialModel: initialModel.toString(), status: "Active", phase: "NotStarted", numRounds: 1, rewardPerRound: "100.0", maxSamplesPerUpdate: "1000", guardian: admin.address, paused: false });
     expect(show.periods).to.include({ slashWindow: 120, attest: 60 });
@@ -290,26 +425,37 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       expect(table).to.match(/^\s+2\s.*reject\s+header names another base model/m);
       expect(table).to.match(/^\s+3\s.*reject\s+header names worker 0x/m);
       expect(table).to.match(/^\s+4\s.*reject\s+unavailable: /m);
-      expect(table).to.match(/bitmap 0x1 recorded/);
+      expect(table).to.match(/^bitmap 0x1 (\(.*\) )?recorded in /m);
       const badAccept = await cli(["vote", "commit", handCfg, "--keystore", ks, "--accept", "zero"], hand);
       expect(badAccept.code).to.equal(2);
       expect(badAccept.err).to.match(/--accept takes update indices like 0,2,5; got "zero"/);
       await ok(["vote", "commit", handCfg, "--keystore", ks], hand);
       const again = await cli(["vote", "commit", handCfg, "--keystore", ks], hand);
+      expect([again.code, again.out]).to.deep.equal([3, ""]);
       expect(again.err).to.match(/already committed its vote/);
       await waitPhase(coord, Phase.VoteReveal);
       await ok(["vote", "reveal", handCfg, "--keystore", ks], hand);
 
       // Finalize by hand; the daemon may have been first, and then the revert says why.
       await waitPhase(coord, Phase.Finalize);
-      const fin = await cli(["round", "finalize", "--job", "1", "--round", "1", "--keystore", ks], hand);
-      if (fin.code === 0) expect(fin.out).to.match(/round 1 finalized: decided, accepted bitmap 0x1/);
-      else expect(fin.err).to.match(/finalizeRound would revert: WrongPhase\(/);
+      const fin = await cli(["round", "finalize", "--job", "1", "--round", "1", "--keystore", ks, "--json"], hand);
+      if (fin.code === 0) expect(JSON.parse(fin.out)).to.deep.include({ job: "1", round: 1, outcome: "decided", acceptedBitmap: "0x1" });
+      else expect([fin.code, fin.err]).to.satisfy(([c, e]: [number, string]) => c === 3 && /finalizeRound would revert: WrongPhase\(expected: Finalize, now: Attest\)/.test(e));
+      // Finalized already: too late, exit code 3, the phases named.
+      const refin = await cli(["round", "finalize", "--job", "1", "--round", "1", "--keystore", ks, "--json"], hand);
+      expect([refin.code, refin.out, refin.err]).to.deep.equal([3, "", "fedstake round finalize: finalizeRound would revert: WrongPhase(expected: Finalize, now: Attest)\n"]);
       await waitPhase(coord, Phase.Attest);
       // attestBps 60%: the round completes only when both validators attest the same CID, so the
       // daemon's aggregate and the hand validator's (another process) must be the same bytes.
-      await ok(["model", "attest", handCfg, "--keystore", ks], hand);
+      const attested = JSON.parse(await ok(["model", "attest", handCfg, "--keystore", ks, "--json"], hand));
+      expect(attested).to.include({ job: "1", round: 1, updates: 1 });
+      expect(attested.model).to.match(/^bafk/);
+      expect(attested.tx).to.match(/^0x[0-9a-f]{64}$/);
       await waitPhase(coord, Phase.Completed);
+      // Attesting again once the round is over is too late: exit code 3 (the node's log on stderr).
+      const reattest = await cli(["model", "attest", handCfg, "--keystore", ks, "--round", "1", "--json"], hand);
+      expect([reattest.code, reattest.out], reattest.err).to.deep.equal([3, ""]);
+      expect(reattest.err).to.match(/^fedstake model attest: round 1('s attestation is over|: .*too late)/m);
       // Before anyone claims, `account` shows what the round owes: the good worker its update's reward, the hand validator its vote reward.
       const reward = formatUnits((await coord.getFunction("roundResult")(1n, 1n)).workerRewardEach, 18);
       const owed0 = JSON.parse(await ok(["account", workers[0]!.address, "--json"]));
@@ -324,7 +470,10 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       expect(handAccount.unbonding.releaseTime).to.match(/^\d{4}-\d\d-\d\dT/);
       expect(handAccount.jobs).to.deep.equal([{ job: "1", committeeMember: true, voteRewardsOwed: handOwed, unclaimedUpdates: [], updateRewardsOwed: "0.0", claimed: "0.0" }]);
       // The hand validator settles: slashes still open, its vote reward, and it leaves the committee.
-      await ok(["claim", handCfg, "--keystore", ks], hand);
+      const claimed = JSON.parse(await ok(["claim", handCfg, "--keystore", ks, "--json"], hand));
+      expect(claimed).to.include({ role: "validator", address: vHand.address, job: "1", round: 1, balanceChange: `+${handOwed}`, stake: "400.0", stakeChange: "0.0" });
+      expect(claimed.steps).to.deep.include({ event: "claimed", amount: handOwed, tx: claimed.steps.find((x: { event: string }) => x.event === "claimed").tx });
+      expect(claimed.steps.map((x: { event: string }) => x.event)).to.include("left-committee");
       expect((await coord.getFunction("memberOf")(1n, vHand.address)).position).to.equal(0n);
       // The good worker claims its reward, which releases the stake its commitment locked.
       await sendTx(workers[0]!, attach(dep, workers[0]!).coord, "claimUpdateReward", [1n, 1n, 0n]);
@@ -380,14 +529,14 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       "rejected update",
     ]);
     // The same as text: one row per round, with its outcome and what was slashed.
-    expect(await ok(["status", "--job", "1"])).to.match(/^job 1 \(Completed\): round 1, phase Completed, 1 paid rounds/).and.match(/^\s+1\s+decided\s+6\s+5\s+1\s+2\s+42\.0\s+(-|\d+\.\d%)\s+bafk/m);
+    expect(await ok(["status", "--job", "1"])).to.match(/^job 1 \(Completed\): round 1, phase Completed, 1 paid rounds/).and.match(/^\s+1\s+decided\s+6\s+5\s+1\s+2\s+42(\.0)?\s+(-|\d+\.\d%)\s+bafk/m);
     expect(await ok(["job", "show", "--job", "1"])).to.match(/^periods\s+\{"commit":10,"reveal":8,"voteCommit":30,"voteReveal":10,"slashWindow":120,"attest":60\}$/m);
     const burned = (await token.getFunction("balanceOf")("0x000000000000000000000000000000000000dEaD")) as bigint;
     expect(burned).to.equal(42n * 10n ** 18n);
     // The sponsor winds the job up: a completed job cannot be cancelled; what it did not pay out comes back.
     const cancel = await cli(["job", "cancel", "--job", "1"], keyOf(1));
     expect(cancel.code).to.equal(1);
-    expect(cancel.err).to.match(/cancelJob would revert: JobNotActive\(1\)/);
+    expect(cancel.err).to.match(/cancelJob would revert: JobNotActive\(jobId: 1\)/);
     // (Unpayable shares and rounding stay in the pool; with nothing left the contract says so.)
     const left = JSON.parse(await ok(["job", "show", "--job", "1", "--json"])).rewardPool as string;
     if (left === "0.0") expect((await cli(["job", "withdraw", "--job", "1"], keyOf(1))).err).to.match(/withdrawRemainder would revert: NothingToClaim/);

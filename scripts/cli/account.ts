@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import type { Contract, EventLog } from "ethers";
 import { KEY_ENV, loadWallet } from "../../worker/chain/keys.ts";
 import { hasBit, Outcome } from "../../worker/chain/protocol.ts";
-import { address, argument, chainOptions, fmt, isoTime, option, providerOf, reader, slashReasonName, UsageError, type ChainOpts } from "./common.ts";
+import { address, argument, chainOptions, fmt, isoTime, jsonOption, printJson, providerOf, reader, slashReasonName, UsageError, type ChainOpts } from "./common.ts";
 
 /** `Update.flags` bit the coordinator sets once an update's reward is paid (CoordinatorBase.UPDATE_CLAIMED). */
 const UPDATE_CLAIMED = 1;
@@ -65,7 +65,7 @@ export function registerAccount(program: Command): void {
           "per job: committee seat, vote rewards owed, accepted updates whose reward is unclaimed, rewards claimed; and every slash it suffered.",
       )
       .addArgument(argument("[ADDRESS]", "the account (default: the key's: --keystore or $" + KEY_ENV + ")", address))
-      .addOption(option("--json", "print JSON")),
+      .addOption(jsonOption()),
     { key: "optional" },
   ).action(async (who: string | undefined, o: ChainOpts & { json?: boolean }) => {
     const { token, stake, coord, provider } = reader(o);
@@ -106,7 +106,7 @@ export function registerAccount(program: Command): void {
       jobs: await jobShares(coord, who),
       slashes,
     };
-    if (o.json) return console.log(JSON.stringify(account, null, 2));
+    if (o.json) return printJson(account);
     console.log(`account ${account.address} (chain time ${account.chainTime})`);
     console.log(`  balance    ${account.balance}`);
     console.log(`  stake      ${account.stake} (free ${account.freeStake}, held as bonds ${account.held}, locked ${account.locked.amount}${account.locked.until ? ` until ${account.locked.until}` : ""})`);

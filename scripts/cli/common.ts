@@ -3,14 +3,15 @@
  * error names the option and what it expected), the shared option groups (chain, node), and the chain
  * and node handles built from them.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, openSync, readFileSync, readSync, closeSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { Argument, Option, type Command } from "commander";
 import { formatUnits, getAddress, JsonRpcProvider, parseUnits, type Contract } from "ethers";
 import { attach, type Deployment } from "../../worker/chain/client.ts";
 import { KEY_ENV, loadWallet, PASSWORD_ENV } from "../../worker/chain/keys.ts";
 import { SlashReason } from "../../worker/chain/protocol.ts";
 import { readConfig } from "../../worker/node/config.ts";
-import { NodeContext } from "../../worker/node/context.ts";
+import { NodeContext, type LogTo } from "../../worker/node/context.ts";
 import { inHome } from "../../worker/node/home.ts";
 
 /** Bad input on the command line: printed with the command's usage, exit code 2. */
@@ -62,15 +63,18 @@ export const tokenAmount: Parse<bigint> = (s) => {
   return v;
 };
 
-/** An RPC endpoint. */
+/** An RPC endpoint: an http(s) or ws(s) URL, its scheme written out. */
 export const rpcUrl: Parse<string> = (s) => {
+  // "127.0.0.1:8545" is no URL at all, and "localhost:8545" parses as the scheme "localhost:".
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s.trim())) throw new Error(`must be an http(s) or ws(s) URL: ${JSON.stringify(s)} lacks the scheme (http://${s.trim()}?)`);
   let u: URL | undefined;
   try {
     u = new URL(s);
   } catch {
     u = undefined;
   }
-  if (!u || !["http:", "https:", "ws:", "wss:"].includes(u.protocol)) throw new Error(`must be an http(s) or ws(s) URL, ${got(s)}`);
+  if (!u) throw new Error(`must be an http(s) or ws(s) URL, ${got(s)}`);
+  if (!["http:", "https:", "ws:", "wss:"].includes(u.protocol)) throw new Error(`must be an http(s) or ws(s) URL, ${got(s)} (scheme ${u.protocol.slice(0, -1)})`);
   return s;
 };
 
@@ -144,7 +148,19 @@ export function nodeOptions(cmd: Command, o: { round?: boolean } = {}): Command 
   return cmd;
 }
 
+/** Base units as whole tokens (18 decimals), exact: "100.0", "2.5", "0.000000000000000001". */
 export const fmt = (x: bigint) => formatUnits(x, 18);
+
+/** The --json option every command that prints a result takes (the same words everywhere). */
+export const jsonOption = (): Option => new Option("--json", "print one JSON document on stdout");
+
+/**
+ * Prints `doc` as one JSON document on stdout (and nothing else: logs go to stderr). Bigints are
+ * printed as decimal strings; token amounts must already be strings in tokens (`fmt`), never floats.
+ */
+export function printJson(doc: unknown): void {
+  process.stdout.write(JSON.stringify(doc, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n");
+}
 export const nameOf = (o: Record<string, number>, v: number | bigint): string => Object.keys(o).find((k) => o[k] === Number(v)) ?? String(v);
 export const isoTime = (seconds: bigint | number) => new Date(Number(seconds) * 1000).toISOString();
 /** How `status` and `account` name a slash's reason. */
@@ -153,12 +169,28 @@ export const slashReasonName = (r: number | bigint): string =>
     nameOf(SlashReason, r)
   ] ?? `reason ${r}`;
 
+/** The deployment file, checked: a bad address in it is named here (not taken for an ENS name by ethers later). */
 export function readDeployment(file: string): Deployment {
+  let raw: Record<string, unknown>;
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as Deployment;
+    raw = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
   } catch (e) {
     throw new UsageError(`deployment ${file}: ${(e as Error).message} (write one with \`fedstake deploy\`)`);
   }
+  const problems: string[] = [];
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new UsageError(`deployment ${file}: must be a JSON object { "chainId", "token", "stakeManager", "coordinator" }`);
+  if (!Number.isSafeInteger(raw.chainId) || (raw.chainId as number) < 1) problems.push(`chainId must be a positive integer (got ${JSON.stringify(raw.chainId)})`);
+  const dep = { chainId: raw.chainId as number } as Deployment;
+  for (const k of ["token", "stakeManager", "coordinator"] as const) {
+    try {
+      dep[k] = address(String(raw[k] ?? ""));
+      if (typeof raw[k] !== "string") throw new Error();
+    } catch {
+      problems.push(raw[k] === undefined ? `${k} is missing` : `${k} must be an address (got ${JSON.stringify(raw[k])})`);
+    }
+  }
+  if (problems.length) throw new UsageError(`deployment ${file}: ${problems.join("; ")}`);
+  return dep;
 }
 
 export const providerOf = (rpc: string) => new JsonRpcProvider(rpc, undefined, { staticNetwork: true, pollingInterval: 250 });
@@ -183,13 +215,56 @@ export async function currentRound(coord: Contract, jobId: bigint): Promise<bigi
   return round;
 }
 
-/** A node's context from its config file, with the --rpc / --keystore overrides. */
-export async function nodeContext(o: NodeOpts, file: string, role?: "validator"): Promise<NodeContext> {
+/**
+ * A node's context from its config file, with the --rpc / --keystore overrides. Its log lines go to
+ * stderr (a one-shot command's stdout is its result); the daemons pass `logTo: "stdout"`.
+ */
+export async function nodeContext(o: NodeOpts, file: string, role?: "validator", opts: { logTo?: LogTo } = {}): Promise<NodeContext> {
   const cfg = readConfig(file);
   if (role && cfg.role !== role) throw new UsageError(`${file} is a ${cfg.role}'s config; this command needs a ${role}'s`);
   if (o.rpc) cfg.rpc = o.rpc;
   if (o.keystore) cfg.keystore = o.keystore;
-  return NodeContext.create(cfg);
+  return NodeContext.create(cfg, { logTo: opts.logTo ?? "stderr" });
+}
+
+/** One line of a node's events.jsonl, its token amounts in tokens. */
+export type NodeEvent = { event: string } & Record<string, unknown>;
+
+/** Fields of node events that hold token amounts in base units (`claimed.amount`, `left-committee.bondReleased`). */
+const EVENT_AMOUNT = /amount|bond|reward|stake/i;
+
+/**
+ * The events a node logs from now on (its events.jsonl, read from its current end), for a command's
+ * JSON result: amounts in tokens, without the per-line time and node name.
+ */
+export function eventsFrom(ctx: NodeContext): () => NodeEvent[] {
+  const file = join(ctx.cfg.dataDir, "events.jsonl");
+  const start = existsSync(file) ? statSync(file).size : 0;
+  return () => {
+    if (!existsSync(file)) return [];
+    const size = statSync(file).size;
+    if (size <= start) return [];
+    const buf = Buffer.alloc(size - start);
+    const fd = openSync(file, "r");
+    try {
+      readSync(fd, buf, 0, buf.length, start);
+    } finally {
+      closeSync(fd);
+    }
+    return buf
+      .toString("utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .flatMap((l) => {
+        try {
+          const { t: _t, node: _n, ...e } = JSON.parse(l) as NodeEvent & { t?: string; node?: string };
+          for (const [k, v] of Object.entries(e)) if (EVENT_AMOUNT.test(k) && typeof v === "string" && /^\d+$/.test(v)) e[k] = fmt(BigInt(v));
+          return [e as NodeEvent];
+        } catch {
+          return [];
+        }
+      });
+  };
 }
 
 /** Runs `f` with a node context and its round (--round, else the current one), then stops its IPFS node. */

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
 import { startDashboard } from "../../worker/dashboard/server.ts";
-import { chainOptions, option, UsageError, positiveId, reader, repeatable, wholeNumber, type ChainOpts } from "./common.ts";
+import { chainOptions, jsonOption, option, printJson, UsageError, positiveId, reader, repeatable, wholeNumber, type ChainOpts } from "./common.ts";
 
 const port = (s: string): number => {
   const n = wholeNumber()(s);
@@ -22,14 +22,16 @@ export function registerDashboard(program: Command): void {
       )
       .addOption(option("--job <ID>", "the job id", positiveId).default(1n, "1"))
       .addOption(option("--port <N>", "the port on 127.0.0.1 (0: any free port)", port).default(8080))
-      .addOption(repeatable("--log <FILE>", "a validator's events.jsonl: its decisions and reasons per update (repeatable)", (s) => resolve(s))),
+      .addOption(repeatable("--log <FILE>", "a validator's events.jsonl: its decisions and reasons per update (repeatable)", (s) => resolve(s)))
+      .addOption(jsonOption()),
     { key: "none" },
-  ).action(async (o: ChainOpts & { job: bigint; port: number; log: string[] }) => {
+  ).action(async (o: ChainOpts & { job: bigint; port: number; log: string[]; json?: boolean }) => {
     const { coord, stake, provider } = reader(o);
     const jobs = (await coord.getFunction("jobCount")()) as bigint;
     if (o.job > jobs) throw new UsageError(`there is no job ${o.job} on this chain (${jobs} job${jobs === 1n ? "" : "s"}; \`fedstake job create\` creates one)`);
     const d = await startDashboard({ coord, stake, provider, jobId: o.job, port: o.port, decisionLogs: o.log });
-    console.log(`dashboard for job ${o.job} at ${d.url} (JSON: ${d.url}api/job) — Ctrl-C to stop`);
+    if (o.json) printJson({ job: o.job.toString(), url: d.url, api: `${d.url}api/job` });
+    else console.log(`dashboard for job ${o.job} at ${d.url} (JSON: ${d.url}api/job) — Ctrl-C to stop`);
     await new Promise((r) => (process.once("SIGINT", r), process.once("SIGTERM", r)));
     await d.close();
   });

@@ -2,16 +2,17 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { ZeroAddress } from "ethers";
+import { parseUnits, ZeroAddress } from "ethers";
 import { sendTx } from "../../worker/chain/client.ts";
-import { defaultJobParams, JobStatus, phaseName, type JobParams } from "../../worker/chain/protocol.ts";
+import { defaultJobParams, JobStatus, type JobParams } from "../../worker/chain/protocol.ts";
 import { modelArtifact } from "../../worker/node/context.ts";
 import { jobCreated, parseJobSpec } from "../../worker/node/jobSpec.ts";
 import { HeliaStore } from "../../worker/storage/heliaStore.ts";
 import { cidToChain } from "../../worker/storage/store.ts";
 import { initParams, paramsOf } from "../../worker/training/model.ts";
 import { inHome } from "../../worker/node/home.ts";
-import { chainOptions, fmt, isoTime, named, nameOf, option, positiveId, reader, signer, tokenAmount, UsageError, type ChainOpts } from "./common.ts";
+import { readTiming, timingLines, tokensText } from "./watch.ts";
+import { chainOptions, fmt, jsonOption, printJson, isoTime, named, nameOf, option, positiveId, reader, signer, tokenAmount, UsageError, type ChainOpts } from "./common.ts";
 
 const jobOption = () => option("--job <ID>", "the job id", positiveId).makeOptionMandatory();
 
@@ -149,20 +150,26 @@ export function registerJob(program: Command): void {
   chainOptions(
     job
       .command("show")
-      .summary("parameters, CIDs, committee, phase, status, reward pool")
-      .description("A job's parameters (slash window, liveness, bonds, guardian), spec and initial model CIDs, committee and live state.")
+      .summary("parameters, CIDs, committee, phase, round timing, status, reward pool")
+      .description(
+        "A job's parameters (slash window, liveness, bonds, guardian), spec and initial model CIDs, committee and live state, and the current round's timing: " +
+          "its start and every phase's deadline in chain time (unix seconds and ISO dates) with the seconds left at the latest block's timestamp. " +
+          "A deadline is the latest its phase can end: phases close early once everyone expected has acted, so `phase` (phaseOf) says where the round is.",
+      )
       .addOption(jobOption())
-      .addOption(option("--json", "print JSON")),
+      .addOption(jsonOption()),
     { key: "none" },
   ).action(async (o: ChainOpts & { job: bigint; json?: boolean }) => {
-    const { coord } = reader(o);
+    const { coord, provider } = reader(o);
     const jobId = o.job;
-    const [c, s, created, committee, [round, phase]] = await Promise.all([
-      coord.getFunction("jobConfig")(jobId),
-      coord.getFunction("jobState")(jobId),
-      jobCreated(coord, jobId),
-      coord.getFunction("committeeOf")(jobId),
-      coord.getFunction("phaseOf")(jobId),
+    const created = await jobCreated(coord, jobId);
+    const timing = await readTiming(coord, provider, jobId);
+    // Everything read at the block the timing was read at.
+    const at = { blockTag: timing.block };
+    const [c, s, committee] = await Promise.all([
+      coord.getFunction("jobConfig").staticCall(jobId, at),
+      coord.getFunction("jobState").staticCall(jobId, at),
+      coord.getFunction("committeeOf").staticCall(jobId, at),
     ]);
     const show = {
       job: jobId.toString(),
@@ -170,8 +177,8 @@ export function registerJob(program: Command): void {
       spec: created.specCid.toString(),
       initialModel: created.initialModelCid.toString(),
       status: nameOf(JobStatus, s.status),
-      round: Number(round),
-      phase: phaseName(phase),
+      round: timing.round,
+      phase: timing.phase,
       completedRounds: Number(s.completedRounds),
       idleRounds: Number(s.idleRounds),
       numRounds: Number(c.numRounds),
@@ -200,13 +207,18 @@ export function registerJob(program: Command): void {
       minStake: { worker: fmt(c.minWorkerStake), validator: fmt(c.minValidatorStake) },
       slash: { rejected: fmt(c.rejectSlashAmount), missedReveal: fmt(c.missedRevealSlashAmount), absence: fmt(c.absenceSlashAmount) },
       workerLock: fmt(c.workerLock),
-      rewardPool: fmt(await coord.getFunction("rewardPool")(jobId)),
-      guardian: (await coord.getFunction("guardian")()) as string,
-      paused: (await coord.getFunction("paused")()) as boolean,
+      rewardPool: fmt(await coord.getFunction("rewardPool").staticCall(jobId, at)),
+      guardian: (await coord.getFunction("guardian").staticCall(at)) as string,
+      paused: (await coord.getFunction("paused").staticCall(at)) as boolean,
       committee: [...(committee as string[])],
+      timing,
     };
-    if (o.json) return console.log(JSON.stringify(show, null, 2));
-    for (const [k, val] of Object.entries(show)) console.log(`${k.padEnd(20)} ${typeof val === "object" ? JSON.stringify(val) : val}`);
+    provider.destroy();
+    if (o.json) return printJson(show);
+    const { timing: _t, rewardPool, ...rest } = show;
+    for (const [k, val] of Object.entries(rest)) console.log(`${k.padEnd(20)} ${typeof val === "object" ? JSON.stringify(val) : val}`);
+    console.log(`${"rewardPool".padEnd(20)} ${tokensText(parseUnits(rewardPool, 18))}`);
+    for (const line of timingLines(timing)) console.log(line);
   });
 }
 

@@ -25,14 +25,18 @@ import { cidFromChain } from "../../worker/storage/store.ts";
 import { inferenceModel } from "../../worker/training/model.ts";
 import type { ModelSpec } from "../../worker/training/spec.ts";
 import { evaluate } from "../../worker/training/trainer.ts";
+import { TooLateError } from "../../worker/node/errors.ts";
 import {
   chainOptions,
   currentRound,
+  eventsFrom,
   fmt,
+  jsonOption,
   nodeContext,
   nodeOptions,
   option,
   positiveId,
+  printJson,
   reader,
   repeatable,
   UsageError,
@@ -165,10 +169,31 @@ export function registerModel(program: Command): void {
     model
       .command("attest")
       .summary("aggregates the accepted updates, pins the model, attests its CID")
-      .description("Aggregates the round's accepted updates with the job's policy, pins the model and attests its CID (a validator that revealed its vote)."),
-  ).action(async (file: string, o: NodeOpts) => {
+      .description(
+        "Aggregates the round's accepted updates with the job's policy, pins the model and attests its CID (a validator that revealed its vote). " +
+          "Exit code 3 when it is too late: the round moved on before this attestation (or this validator attested already).",
+      )
+      .addOption(jsonOption()),
+  ).action(async (file: string, o: NodeOpts & { json?: boolean }) => {
     const ctx = await nodeContext(o, file, "validator");
-    await withNode(ctx, o, (round) => new ValidatorRole(ctx).attest(round));
+    const events = eventsFrom(ctx);
+    await withNode(ctx, o, async (round) => {
+      await new ValidatorRole(ctx).attest(round);
+      const logged = events();
+      const late = logged.find((e) => e.event === "attest-late");
+      if (late) throw new TooLateError(`round ${round}: too late to attest model ${String(late.model)} (${String(late.reason)}): the round moved on without this attestation`);
+      const done = logged.find((e) => e.event === "attested");
+      const result = {
+        job: ctx.jobId.toString(),
+        round: Number(round),
+        model: (done?.model as string | undefined) ?? ctx.state.round(round).modelCid ?? null,
+        updates: (done?.updates as number | undefined) ?? null,
+        tx: (done?.tx as string | undefined) ?? null,
+        score: logged.find((e) => e.event === "scored") ?? null,
+      };
+      if (o.json) return printJson(result);
+      console.log(`round ${result.round}: attested model ${result.model}${result.updates === null ? "" : ` (${result.updates} updates)`}${result.tx ? `: tx ${result.tx}` : ""}`);
+    });
   });
 
   chainOptions(
@@ -178,7 +203,7 @@ export function registerModel(program: Command): void {
       .description("A round's model: its attested CID (once validators holding attestBps of the revealed vote stake attested it), every CID attested with its stake, the round's base model.")
       .addOption(option("--job <ID>", "the job id", positiveId).makeOptionMandatory())
       .addOption(option("--round <R>", "the round (default: the latest round with an attested model)", positiveId))
-      .addOption(option("--json", "print JSON")),
+      .addOption(jsonOption()),
     { key: "none" },
   ).action(async (o: ChainOpts & { job: bigint; round?: bigint; json?: boolean }) => {
     const { coord } = reader(o);
@@ -192,7 +217,7 @@ export function registerModel(program: Command): void {
       base: rm.base.toString(),
       attestations: rm.attestations.map((a) => ({ ...a, stake: fmt(a.stake) })),
     };
-    if (o.json) return console.log(JSON.stringify(show, null, 2));
+    if (o.json) return printJson(show);
     console.log(`job ${show.job} round ${show.round} (${show.outcome}): ${show.model ? `model ${show.model} (attested)` : "no attested model"}; base ${show.base}`);
     for (const a of show.attestations) console.log(`  attested ${a.cid}: stake ${a.stake} by ${a.validators.join(", ")}`);
   });
@@ -205,19 +230,24 @@ export function registerModel(program: Command): void {
         "Downloads a round's attested model artifact (the fedstake container, f32 tensors), verified block by block against the CID on chain, to --out; with --onnx, also writes the model as an ONNX inference graph that any ONNX runtime can run.",
       )
       .addOption(option("--out <FILE>", "where to write the artifact").makeOptionMandatory())
-      .addOption(option("--onnx <FILE>", 'also write an ONNX inference graph (opset 17): input "input" [N, ...spec.input] → output "logits" [N, classes], the raw outputs, with the weights built in')),
-  ).action(async (o: FetchOpts & { out: string; onnx?: string }) => {
+      .addOption(option("--onnx <FILE>", 'also write an ONNX inference graph (opset 17): input "input" [N, ...spec.input] → output "logits" [N, classes], the raw outputs, with the weights built in'))
+      .addOption(jsonOption()),
+  ).action(async (o: FetchOpts & { out: string; onnx?: string; json?: boolean }) => {
     const { coord, stake } = reader(o);
     const rm = await roundModel(coord, o.job, o.round);
-    await withFetcher(o, coord, stake, rm, async (store) => {
+    const result = await withFetcher(o, coord, stake, rm, async (store) => {
       const { cid, bytes, tensors, spec } = await fetchAttested(store, coord, rm, o);
       writeFileSync(o.out, bytes);
-      console.log(`round ${rm.round} model ${cid} (${tensors.length} tensors, ${bytes.length} bytes) → ${o.out}`);
-      if (o.onnx === undefined) return;
+      const got = { job: o.job.toString(), round: Number(rm.round), model: cid.toString(), tensors: tensors.length, bytes: bytes.length, out: resolve(o.out), onnx: null as null | { out: string; bytes: number; input: number[]; classes: number } };
+      if (!o.json) console.log(`round ${rm.round} model ${cid} (${tensors.length} tensors, ${bytes.length} bytes) → ${o.out}`);
+      if (o.onnx === undefined) return got;
       const graph = inferenceModel(spec, new Map(tensors.map((t) => [t.name, t.data])));
       writeFileSync(o.onnx, graph);
-      console.log(`ONNX inference graph (input [N,${spec.input}] → logits [N,${spec.classes}], ${graph.length} bytes) → ${o.onnx}`);
+      got.onnx = { out: resolve(o.onnx), bytes: graph.length, input: [...spec.input], classes: spec.classes };
+      if (!o.json) console.log(`ONNX inference graph (input [N,${spec.input}] → logits [N,${spec.classes}], ${graph.length} bytes) → ${o.onnx}`);
+      return got;
     });
+    if (o.json) printJson(result);
   });
 
   fetchOptions(
@@ -233,7 +263,7 @@ export function registerModel(program: Command): void {
         if (!(SCALES as readonly string[]).includes(v)) throw new Error(`must be one of ${SCALES.join(", ")}, got "${v}"`);
         return v as Scale;
       }).default("none"))
-      .addOption(option("--json", "print JSON")),
+      .addOption(jsonOption()),
   ).action(async (o: FetchOpts & { images?: string; labels?: string; csv?: string; label: string; scale: Scale; json?: boolean }) => {
     const idx = o.images !== undefined || o.labels !== undefined;
     if (idx === (o.csv !== undefined)) throw new UsageError("give the data as --images FILE --labels FILE (IDX) or as --csv FILE [--label COLUMN]");
@@ -253,7 +283,7 @@ export function registerModel(program: Command): void {
       const m = await evaluate(spec, new Map(tensors.map((t) => [t.name, t.data])), data);
       return { job: o.job.toString(), round: Number(rm.round), model: cid.toString(), data: file, samples: data.n, loss: m.loss, accuracy: m.accuracy };
     });
-    if (o.json) return console.log(JSON.stringify(result, null, 2));
+    if (o.json) return printJson(result);
     console.log(`round ${result.round} model ${result.model} on ${result.data} (${result.samples} samples): loss ${result.loss.toFixed(4)}, accuracy ${(result.accuracy * 100).toFixed(2)} %`);
   });
 }

@@ -1,12 +1,15 @@
 /**
  * The `fedstake` program: every command group registered on one commander tree, help generated from
  * the options the commands really take, and one place that turns errors into messages and exit codes
- * (2: usage, 1: anything else).
+ * (0 done, 1 failure, 2 usage error, 3 too late or already done: `exitCodeOf`).
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, Help, type Option } from "commander";
+import { ChainError } from "../../worker/chain/client.ts";
 import { KEY_ENV, PASSWORD_ENV } from "../../worker/chain/keys.ts";
+import { TooLateError } from "../../worker/node/errors.ts";
+import { registerInit } from "./init.ts";
 import { registerAccount } from "./account.ts";
 import { registerChain } from "./chain.ts";
 import { registerClaim } from "./claim.ts";
@@ -20,6 +23,7 @@ import { registerRound } from "./round.ts";
 import { registerStatus } from "./status.ts";
 import { UsageError } from "./common.ts";
 import { registerVote } from "./vote.ts";
+import { registerWatch } from "./watch.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const VERSION = (JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -49,7 +53,7 @@ function usageOf(c: Command): string {
     if (o.hidden) continue;
     if (!o.helpGroupHeading) own.push(o);
     else {
-      const g = `[${o.helpGroupHeading.replace(/:$/, "").toLowerCase()}]`;
+      const g = `[${o.helpGroupHeading.replace(/:$/, "").replace(/\s*\(.*\)$/, "").toLowerCase()}]`;
       if (!groups.includes(g)) groups.push(g);
     }
   }
@@ -90,9 +94,42 @@ Environment:
   ${KEY_ENV.padEnd(27)} the signing key when no --keystore is given
   ${PASSWORD_ENV.padEnd(27)} the password of --keystore files (and of keystore create)
 
-Reverts are printed with the contract's custom error name; a transaction is signed once and
-re-broadcast (never re-signed) on transient RPC errors. Exit codes: 0 done, 1 failed, 2 usage error.
+Reverts are printed with the contract's custom error and its arguments named (phases by name, times as
+ISO dates, amounts in tokens); a transaction is signed once and re-broadcast (never re-signed) on
+transient RPC errors. With --json a command prints one JSON document on stdout; logs and errors go to
+stderr. Contracts are compiled on first use if artifacts/ has no build of them.
+
+Exit codes:
+  0  done
+  1  failed
+  2  usage error: an unknown command or option, a bad or out-of-range value
+  3  too late or already done: the step's phase or round is over (WrongPhase past it, WrongRound,
+     SlashWindowOver), or it was taken already (AlreadyCommitted, AlreadyRevealed, AlreadyAttested,
+     AlreadyClaimed, AlreadyInCommittee, NothingToSlash)
 `;
+
+/** Reverts that say the step is over or done already (exit code 3), with WrongPhase/WrongRound below. */
+const DONE_OR_OVER = new Set(["AlreadyCommitted", "AlreadyRevealed", "AlreadyAttested", "AlreadyVoted", "AlreadyClaimed", "AlreadyInCommittee", "SlashWindowOver", "NothingToSlash"]);
+
+/**
+ * The exit code an error means: 2 for a usage error, 3 for "too late or already done" (a TooLateError,
+ * or a revert that says so: WrongPhase when the job is past the expected phase, WrongRound for a round
+ * that is over), 1 for anything else.
+ */
+export function exitCodeOf(e: unknown): 1 | 2 | 3 {
+  if (e instanceof UsageError || e instanceof CommanderError) return 2;
+  if (e instanceof TooLateError) return 3;
+  if (e instanceof ChainError && e.errorName) {
+    if (DONE_OR_OVER.has(e.errorName)) return 3;
+    const [a, b] = (e.args ?? []) as unknown[];
+    if (typeof a === "bigint" && typeof b === "bigint") {
+      // WrongPhase(expected, actual): the job is past the phase the call needs. WrongRound(current, given): the given round is over.
+      if (e.errorName === "WrongPhase" && b > a) return 3;
+      if (e.errorName === "WrongRound" && b < a) return 3;
+    }
+  }
+  return 1;
+}
 
 export function buildProgram(): Command {
   const program = new Command("fedstake")
@@ -109,12 +146,14 @@ export function buildProgram(): Command {
   // Groups are created with .command(), which copies the settings above into every subcommand.
   registerChain(program);
   registerKeystore(program);
+  registerInit(program);
   registerJob(program);
   registerStatus(program);
   registerDashboard(program);
   registerAccount(program);
   registerNode(program);
   registerVote(program);
+  registerWatch(program);
   registerRound(program);
   registerModel(program);
   registerClaim(program);
@@ -181,6 +220,6 @@ export async function run(argv: string[]): Promise<number | undefined> {
     }
     console.error(`${where}: ${(e as Error).message}`);
     if (e instanceof UsageError && cmd !== program && cmd.commands.length === 0) console.error(`usage: ${where} ${cmd.usage()}`);
-    return e instanceof UsageError ? 2 : 1;
+    return exitCodeOf(e);
   }
 }

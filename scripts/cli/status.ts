@@ -1,9 +1,10 @@
 /** `status`: every round of a job as the chain recorded it. */
 import type { Command } from "commander";
 import { parseUnits } from "ethers";
-import { JobStatus, outcomeName, phaseName } from "../../worker/chain/protocol.ts";
+import { JobStatus, outcomeName } from "../../worker/chain/protocol.ts";
 import { readRounds, roundScore } from "../../worker/dashboard/rounds.ts";
-import { chainOptions, fmt, nameOf, option, positiveId, reader, slashReasonName, type ChainOpts } from "./common.ts";
+import { readTiming, timingLines, tokensText } from "./watch.ts";
+import { chainOptions, fmt, jsonOption, printJson, nameOf, option, positiveId, reader, slashReasonName, type ChainOpts } from "./common.ts";
 
 export function registerStatus(program: Command): void {
   chainOptions(
@@ -12,17 +13,20 @@ export function registerStatus(program: Command): void {
       .summary("every round: outcome, updates, votes, slashes, accuracy, CIDs")
       .description(
         "Every round: outcome, commitments, updates, accepted set, votes, withheld votes, slashes (reason, amount), evictions, base and model CIDs, " +
-          "and the model's held-out accuracy and loss: the stake-weighted median of the scores the validators that attested it report on chain, each on its own data (unverifiable by anyone else).",
+          "and the model's held-out accuracy and loss: the stake-weighted median of the scores the validators that attested it report on chain, each on its own data (unverifiable by anyone else); " +
+          "and the current round's start and phase deadlines in chain time with the seconds left (the latest each phase can end: phases close early, `phase` says where the round is). " +
+          "Amounts in tokens (--json: exact decimal strings).",
       )
       .addOption(option("--job <ID>", "the job id", positiveId).default(1n, "1"))
-      .addOption(option("--json", "print JSON")),
+      .addOption(jsonOption()),
     { key: "none" },
   ).action(async (o: ChainOpts & { job: bigint; json?: boolean }) => {
-    const { dep, coord, token } = reader(o);
+    const { dep, coord, token, provider } = reader(o);
     const jobId = o.job;
-    const [round, phase] = await coord.getFunction("phaseOf")(jobId);
-    const st = await coord.getFunction("jobState")(jobId);
-    const rounds = (await readRounds(coord, jobId, round)).map((r) => ({
+    const timing = await readTiming(coord, provider, jobId);
+    const at = { blockTag: timing.block };
+    const st = await coord.getFunction("jobState").staticCall(jobId, at);
+    const rounds = (await readRounds(coord, jobId, BigInt(timing.round))).map((r) => ({
       round: r.round,
       outcome: outcomeName(r.outcome),
       base: r.base,
@@ -38,22 +42,26 @@ export function registerStatus(program: Command): void {
     }));
     const status = {
       job: jobId.toString(),
-      round: Number(round),
+      round: timing.round,
       status: nameOf(JobStatus, st.status),
-      phase: phaseName(phase),
+      phase: timing.phase,
       completedRounds: Number(st.completedRounds),
-      rewardPool: fmt(await coord.getFunction("rewardPool")(jobId)),
-      coordinatorBalance: fmt(await token.getFunction("balanceOf")(dep.coordinator)),
+      rewardPool: fmt(await coord.getFunction("rewardPool").staticCall(jobId, at)),
+      coordinatorBalance: fmt(await token.getFunction("balanceOf").staticCall(dep.coordinator, at)),
+      timing,
       rounds,
     };
-    if (o.json) return console.log(JSON.stringify(status, null, 2));
-    console.log(`job ${status.job} (${status.status}): round ${status.round}, phase ${status.phase}, ${status.completedRounds} paid rounds, pool ${status.rewardPool}`);
+    provider.destroy();
+    if (o.json) return printJson(status);
+    const tokens = (s: string) => tokensText(parseUnits(s, 18));
+    console.log(`job ${status.job} (${status.status}): round ${status.round}, phase ${status.phase}, ${status.completedRounds} paid rounds, pool ${tokens(status.rewardPool)}, coordinator holds ${tokens(status.coordinatorBalance)}`);
+    for (const line of timingLines(timing)) console.log(line);
     console.log(" round  outcome     commits  updates  accepted  votes  slashed  accuracy  model");
     for (const r of rounds) {
       const acc = r.updates.filter((u) => u.accepted).length;
       const slashed = r.slashes.reduce((a, x) => a + parseUnits(x.amount, 18), 0n);
       console.log(
-        ` ${String(r.round).padStart(5)}  ${r.outcome.padEnd(10)}  ${String(r.committed).padStart(7)}  ${String(r.updates.length).padStart(7)}  ${String(acc).padStart(8)}  ${String(r.votes.length).padStart(5)}  ${(r.slashes.length ? fmt(slashed) : "-").padStart(7)}  ${accuracyText(r.score).padStart(8)}  ${r.model ?? "-"}`,
+        ` ${String(r.round).padStart(5)}  ${r.outcome.padEnd(10)}  ${String(r.committed).padStart(7)}  ${String(r.updates.length).padStart(7)}  ${String(acc).padStart(8)}  ${String(r.votes.length).padStart(5)}  ${(r.slashes.length ? tokensText(slashed) : "-").padStart(7)}  ${accuracyText(r.score).padStart(8)}  ${r.model ?? "-"}`,
       );
     }
   });

@@ -23,7 +23,7 @@ describe("chain client: sendTx", function () {
     // At estimation: nothing is sent.
     const early = await sendTx(holder, tok, "transfer", [admin!.address, 1n]).catch((e: unknown) => e);
     expect(early).to.be.instanceOf(ChainError);
-    expect((early as ChainError).message).to.match(/^transfer would revert: ERC20InsufficientBalance\(0x[0-9a-fA-F]{40}, 0, 1\)$/);
+    expect((early as ChainError).message).to.match(/^transfer would revert: ERC20InsufficientBalance\(sender: 0x[0-9a-fA-F]{40}, balance: 0\.0, needed: 0\.000000000000000001\)$/);
     expect((early as ChainError).errorName).to.equal("ERC20InsufficientBalance");
 
     // Mined: two transfers of the whole balance estimated on the same state, mined in one block; the second reverts.
@@ -38,7 +38,7 @@ describe("chain client: sendTx", function () {
     expect((await first).status).to.equal(1);
     const late = await second;
     expect(late).to.be.instanceOf(ChainError);
-    expect((late as ChainError).message).to.match(/^transfer reverted in block \d+: ERC20InsufficientBalance\(0x[0-9a-fA-F]{40}, 0, 100\)$/);
+    expect((late as ChainError).message).to.match(/^transfer reverted in block \d+: ERC20InsufficientBalance\(sender: 0x[0-9a-fA-F]{40}, balance: 0\.0, needed: 0\.0000000000000001\)$/);
     expect((late as ChainError).errorName).to.equal("ERC20InsufficientBalance");
   });
 

@@ -79,7 +79,7 @@ function workerOn(dir: string, compression: Compression, blobs: Map<string, Uint
     wallet: { address: WORKER },
     spec: SPEC,
     job: { model: SPEC, compression },
-    state: new StateFile(dir),
+    state: new StateFile(dir, "test"),
     store: {
       add: async (b: Uint8Array) => {
         const cid = CID.create(1, raw.code, await sha256.digest(b));
@@ -184,7 +184,7 @@ describe("worker: error feedback across restarts", function () {
         "unrecorded",
         (dir) => {
           const state = JSON.parse(readFileSync(join(dir, "state.json"), "utf8"));
-          delete state.rounds["3"];
+          delete state.jobs.test.rounds["3"];
           writeFileSync(join(dir, "state.json"), JSON.stringify(state));
         },
         /was left by round 3's update, the last recorded update is round 2's/,

@@ -22,6 +22,7 @@ import { startDevnet, type Devnet } from "../../worker/chain/devnet.ts";
 import { hasBit, Outcome, Phase } from "../../worker/chain/protocol.ts";
 import type { NodeConfig } from "../../worker/node/config.ts";
 import { dialPublished } from "../../worker/node/providers.ts";
+import { stateKey } from "../../worker/node/state.ts";
 import { HeliaStore } from "../../worker/storage/heliaStore.ts";
 import { cidFromChain } from "../../worker/storage/store.ts";
 import type { ModelSpec } from "../../worker/training/spec.ts";
@@ -222,7 +223,7 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
     expect(mine, "revealed in round 3").to.have.length(1);
     const update = await cidFromChain(mine[0]!.digest, mine[0]!.codec);
     const state = JSON.parse(readFileSync(join(lateCfg.dataDir, "state.json"), "utf8"));
-    expect(state.rounds["3"].cid).to.equal(update.toString());
+    expect(state.jobs[stateKey(lateCfg.deployment.chainId, lateCfg.deployment.coordinator, jobId)].rounds["3"].cid).to.equal(update.toString());
     expect(log.find((e) => e.event === "trained" && e.round === "3")?.cid).to.equal(update.toString());
 
     // The update artifact, fetched from the late worker at the endpoint it published: its header names round 3's base.

@@ -43,6 +43,14 @@ describe("node config", function () {
     expect(cfg.dataDir).to.equal(join(dir, "data"));
   });
 
+  it("takes a time budget for training: seconds or \"auto\", with an optional epoch cap", function () {
+    expect(read({ role: "worker", data: MNIST, train: { ...TRAIN, budget: "auto", maxEpochs: 4 } }).train).to.include({ budget: "auto", maxEpochs: 4 });
+    expect(read({ role: "worker", data: MNIST, train: { ...TRAIN, budget: 7.5 } }).train?.budget).to.equal(7.5);
+    expect(problem({ role: "worker", data: MNIST, train: { ...TRAIN, budget: 0 } })).to.match(/train\.budget must be a number of seconds > 0 or "auto" \(got 0\)/);
+    expect(problem({ role: "worker", data: MNIST, train: { ...TRAIN, maxEpochs: 3 } })).to.match(/train\.maxEpochs takes effect only with train\.budget/);
+    expect(problem({ role: "worker", data: MNIST, train: { ...TRAIN, epochs: 3, budget: 5, maxEpochs: 2 } })).to.match(/train\.maxEpochs must be at least train\.epochs \(3\)/);
+  });
+
   it("names the problem: a deployment file that cannot be read, an address that is not one", function () {
     expect(() => readConfig(write("missing.json", { ...base, deployment: "nowhere.json" }))).to.throw(/: deployment names .*nowhere\.json, which cannot be read/);
     expect(() => readConfig(write("bad.json", { ...base, deployment: { ...DEP, coordinator: "0x12" } }))).to.throw(/: deployment\.coordinator must be an address \(got "0x12"\)$/);

@@ -37,7 +37,7 @@ function contextFor(p: Protocol, index: number, jobId: bigint, name: string, rol
     wallet,
     chain: { token: p.token.connect(wallet) as Contract, stake: p.stake.connect(wallet) as Contract, coord: p.coord.connect(wallet) as Contract },
     jobId,
-    state: new StateFile(dataDir),
+    state: new StateFile(dataDir, "test"),
     logFile: join(dataDir, "events.jsonl"),
   });
   return ctx;

@@ -143,6 +143,22 @@ describe("training engine: specs, determinism, devices, data", function () {
     expect(Buffer.from(r1.w.buffer).equals(Buffer.from(r2.w.buffer))).to.equal(true);
   });
 
+  it("trains to a time budget: at least the minimum epochs, more while time lasts, never past maxEpochs", async function () {
+    const s = spec([784], 10, [{ type: "dense", units: 16 }, { type: "relu" }, { type: "dense", units: 10 }]);
+    const data = await loadMnist("train", 256);
+    const t = await Trainer.create(s, { batch: 32, steps: 4, optimizer: { kind: "sgd", lr: 0.01 } });
+    const perEpoch = 256 / 32;
+    // No time left: exactly the minimum.
+    expect((await t.train(data, { epochs: 2, seed: 1, until: performance.now() })).length).to.equal(2 * perEpoch);
+    // Time left: more than the minimum (in whole session.runs of 4 steps), capped by maxEpochs.
+    const long = await t.train(data, { epochs: 1, seed: 1, until: performance.now() + 60_000, maxEpochs: 3 });
+    expect(long.length).to.equal(3 * perEpoch);
+    const t0 = performance.now();
+    const some = await t.train(data, { epochs: 1, seed: 1, until: t0 + 300 });
+    expect(some.length).to.be.above(perEpoch);
+    expect(some.length % 4).to.equal(0);
+  });
+
   it("says clearly why a GPU device is unavailable", async function () {
     const s = spec([4], 2, [{ type: "dense", units: 2 }]);
     for (const device of ["cuda", "webgpu"] as const) {

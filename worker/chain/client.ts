@@ -4,22 +4,28 @@
  * transient RPC errors (so a transaction is never sent twice by accident), and decodes reverts into
  * the contracts' custom error names.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import {
   BaseWallet,
   Contract,
   type ContractRunner,
   type EventLog,
   ContractFactory,
+  formatUnits,
+  id,
   Interface,
   JsonRpcProvider,
   keccak256,
   type Signer,
   type TransactionRequest,
   type TransactionReceipt,
+  type ParamType,
   type Wallet,
+  ZeroHash,
 } from "ethers";
+import { phaseName } from "./protocol.ts";
 import { DEPLOY_PLAN, resolveArg, type Arg, type DeployParameters, type Role } from "./deployment.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -41,10 +47,31 @@ const ARTIFACT_PATHS: Record<ContractName, string> = {
 
 export function loadArtifact(name: ContractName): { abi: unknown[]; bytecode: string } {
   const file = resolve(ROOT, "artifacts/contracts", ARTIFACT_PATHS[name]);
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npx hardhat build\` first`);
+  if (!existsSync(file)) buildContracts();
+  if (!existsSync(file)) throw new Error(`${file} is missing after \`npx hardhat build\` (is contracts/ complete?)`);
   const a = JSON.parse(readFileSync(file, "utf8"));
   return { abi: a.abi, bytecode: a.bytecode };
 }
+
+/**
+ * Compiles the contracts (`hardhat build` in the repository root) because an artifact is missing: the
+ * first use of a fresh clone. Once per process, with one line on stderr (stdout may be a command's JSON);
+ * the compiler's own output goes to stderr too.
+ */
+export function buildContracts(root = ROOT): void {
+  if (buildTried.has(root)) return;
+  buildTried.add(root);
+  const hardhat = resolve(root, "node_modules/.bin/hardhat");
+  process.stderr.write("fedstake: compiling the contracts (first use: artifacts/ has no build of them yet) …\n");
+  if (!existsSync(hardhat)) throw new Error(`cannot compile the contracts: ${hardhat} is missing (run \`npm ci\` in ${root})`);
+  // hardhat's `#!/usr/bin/env node` must run on this Node, not the machine's.
+  const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` };
+  const r = spawnSync(hardhat, ["build", "--no-tests", "--quiet"], { cwd: root, env, stdio: ["ignore", 2, 2] });
+  if (r.error || r.status !== 0) {
+    throw new Error(`compiling the contracts failed (\`npx hardhat build\` in ${root}: ${r.error ? r.error.message : `exit status ${r.status ?? r.signal}`})`);
+  }
+}
+const buildTried = new Set<string>();
 
 export interface Protocol {
   token: Contract;
@@ -78,15 +105,27 @@ export function attach(dep: Deployment, runner: ContractRunner): Protocol {
   };
 }
 
-/** Every custom error of the contracts, for decoding reverts. */
-const errors = new Interface(
-  coordinatorAbi(
-    (["StakeToken", "StakeManager", "TrainingCoordinator", "CoordinatorExtension"] as const).flatMap((n) => {
-      const a = loadArtifactSafe(n);
-      return a ? [{ abi: a.abi.filter((f) => (f as { type: string }).type === "error") }] : [];
-    }),
-  ) as never,
-);
+/**
+ * Every custom error of the contracts, for decoding reverts; built on first use (so that a build made
+ * by that first use is seen). The coordinator's come first: where two contracts declare an error of the
+ * same name and types (InsufficientStake), one selector decodes both, and only the coordinator's is
+ * ever raised.
+ */
+let errorsInterface: Interface | undefined;
+/** Each error parameter's Solidity type as the ABI names it (`enum ITrainingCoordinator.Phase`), by `Error.param`. */
+const internalTypes = new Map<string, string>();
+function errorInterface(): Interface {
+  if (errorsInterface) return errorsInterface;
+  const abis = (["TrainingCoordinator", "CoordinatorExtension", "StakeManager", "StakeToken"] as const).flatMap((n) => {
+    const a = loadArtifactSafe(n);
+    return a ? [{ abi: a.abi.filter((f) => (f as { type: string }).type === "error") }] : [];
+  });
+  for (const f of abis.flatMap((a) => a.abi) as { name: string; inputs: { name: string; internalType?: string }[] }[]) {
+    for (const i of f.inputs) if (i.internalType) internalTypes.set(`${f.name}.${i.name}`, i.internalType);
+  }
+  errorsInterface = new Interface(coordinatorAbi(abis) as never);
+  return errorsInterface;
+}
 
 function loadArtifactSafe(n: ContractName) {
   try {
@@ -100,23 +139,90 @@ export class ChainError extends Error {
   override readonly name = "ChainError";
   /** The custom error's name, when the revert carried one. */
   readonly errorName?: string;
-  constructor(message: string, errorName?: string) {
+  /** The custom error's arguments as decoded (bigints, addresses, …), when the revert carried one. */
+  readonly args?: readonly unknown[];
+  constructor(message: string, errorName?: string, args?: readonly unknown[]) {
     super(message);
     this.errorName = errorName;
+    this.args = args;
   }
 }
 
-/** "WrongPhase(2, 1)" from revert data, or undefined. */
-export function decodeRevert(e: unknown): string | undefined {
+/** A decoded custom error: its name, its arguments as decoded, and the text a person reads. */
+export interface DecodedRevert {
+  name: string;
+  args: unknown[];
+  /** `WrongPhase(expected: VoteCommit, now: Reveal)`, `StillUnbonding(until: 2026-12-01T08:02:53Z)`. */
+  text: string;
+}
+
+/** `2026-12-01T08:02:53Z`: a chain time (Unix seconds) as an ISO date, to the second. */
+const isoSeconds = (s: bigint) => new Date(Number(s) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+/** Base units as tokens (18 decimals), exact: `2.5`, `0.000000000000000001`. */
+const tokens = (x: bigint) => formatUnits(x, 18);
+
+/** The roles a revert may name (AccessControlUnauthorizedAccount), by their hash. */
+const ROLES = new Map([[ZeroHash, "DEFAULT_ADMIN_ROLE"], [id("MINTER_ROLE"), "MINTER_ROLE"]]);
+
+/** Names shown instead of the ABI's, where the ABI's would mislead (WrongPhase's `actual` is the phase the job is in now). */
+const LABELS: Record<string, string> = { "WrongPhase.actual": "now", "StillUnbonding.releaseTime": "until" };
+/** Parameters that hold token amounts (base units, shown as tokens). */
+const AMOUNTS = new Set([
+  "InsufficientStake.required",
+  "InsufficientStake.actual",
+  "InsufficientStake.available",
+  "InsufficientStake.requested",
+  "InsufficientFreeStake.free",
+  "InsufficientFreeStake.required",
+  "UnsupportedToken.received",
+  "UnsupportedToken.expected",
+  "ERC20InsufficientBalance.balance",
+  "ERC20InsufficientBalance.needed",
+  "ERC20InsufficientAllowance.allowance",
+  "ERC20InsufficientAllowance.needed",
+]);
+/** Parameters that hold chain times (Unix seconds, shown as ISO dates). */
+const TIMES = /^(until|deadline|releaseTime|timepoint|currentTime|at|time|expiry|[a-z]+(Time|At|Until|Deadline))$/;
+const AMOUNT_NAME = /^(amount|stake|have|need|balance|allowance|[a-z]+(Amount|Stake))$/;
+
+/** One argument of a custom error as a person reads it. */
+function argText(error: string, param: ParamType, v: unknown): string {
+  const key = `${error}.${param.name}`;
+  if (typeof v === "bigint") {
+    if (/^enum .*\.Phase$/.test(internalTypes.get(key) ?? "")) return phaseName(v);
+    if (AMOUNTS.has(key) || AMOUNT_NAME.test(param.name)) return tokens(v);
+    if (TIMES.test(param.name)) return isoSeconds(v);
+    if (/bitmap/i.test(param.name)) return `0x${v.toString(16)}`;
+    return v.toString();
+  }
+  if (param.type === "bytes32" && typeof v === "string" && /role/i.test(param.name)) return ROLES.get(v) ?? v;
+  if (param.type === "string") return JSON.stringify(v);
+  return String(v);
+}
+
+/** The custom error in a revert, with its arguments named (and `text` as a person reads it), or undefined. */
+export function decodeRevertDetail(e: unknown): DecodedRevert | undefined {
   const data = findRevertData(e);
   if (!data) return undefined;
   try {
-    const parsed = errors.parseError(data);
+    const parsed = errorInterface().parseError(data);
     if (!parsed) return undefined;
-    return `${parsed.name}(${parsed.args.map((a) => String(a)).join(", ")})`;
+    const args = [...parsed.args];
+    const inputs = parsed.fragment.inputs;
+    const parts = inputs.map((p, i) => {
+      const label = LABELS[`${parsed.name}.${p.name}`] ?? p.name;
+      const value = argText(parsed.name, p, args[i]);
+      return label ? `${label}: ${value}` : value;
+    });
+    return { name: parsed.name, args, text: `${parsed.name}(${parts.join(", ")})` };
   } catch {
     return undefined;
   }
+}
+
+/** `WrongPhase(expected: VoteCommit, now: Reveal)` from revert data, or undefined. */
+export function decodeRevert(e: unknown): string | undefined {
+  return decodeRevertDetail(e)?.text;
 }
 
 function findRevertData(e: unknown): string | undefined {
@@ -202,8 +308,8 @@ async function sendRequest(
   try {
     request.gasLimit = ((await wallet.estimateGas({ ...request, from: wallet.address })) * 12n) / 10n + GAS_HEADROOM + (RACE_GAS_HEADROOM[label] ?? 0n);
   } catch (e) {
-    const name = decodeRevert(e);
-    if (name) throw new ChainError(`${label} would revert: ${name}`, name.split("(")[0]);
+    const d = decodeRevertDetail(e);
+    if (d) throw new ChainError(`${label} would revert: ${d.text}`, d.name, d.args);
     throw e;
   }
   // Signs at the next nonce. A signed transaction whose nonce is already used can never be mined, so
@@ -221,8 +327,8 @@ async function sendRequest(
       await provider.broadcastTransaction(signed);
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
-      const name = decodeRevert(e);
-      if (name) throw new ChainError(`${label} reverted: ${name}`, name.split("(")[0]);
+      const d = decodeRevertDetail(e);
+      if (d) throw new ChainError(`${label} reverted: ${d.text}`, d.name, d.args);
       if (NONCE_USED.test(msg) && attempt < retries && !(await provider.getTransactionReceipt(hash))) {
         nextNonce.delete(wallet.address);
         opts.log?.(`${label}: nonce already used by another transaction, signing again at a fresh nonce`);
@@ -249,14 +355,14 @@ async function sendRequest(
       // call on that block's state names the error.
       const replay = await provider.call({ ...request, from: wallet.address, blockTag: receipt.blockNumber }).then(
         () => ({ ok: true as const }),
-        (e: unknown) => ({ ok: false as const, name: decodeRevert(e), message: (e as { shortMessage?: string }).shortMessage ?? (e as Error).message }),
+        (e: unknown) => ({ ok: false as const, decoded: decodeRevertDetail(e), message: (e as { shortMessage?: string }).shortMessage ?? (e as Error).message }),
       );
       const why = replay.ok
         ? " (replayed on that block's state it succeeds: it failed on what came before it in the block, or on gas)"
-        : replay.name
-          ? `: ${replay.name}`
+        : replay.decoded
+          ? `: ${replay.decoded.text}`
           : ` (replayed, it fails without a decodable reason: ${String(replay.message).slice(0, 120)})`;
-      throw new ChainError(`${label} reverted in block ${receipt.blockNumber}${why}`, replay.ok ? undefined : replay.name?.split("(")[0]);
+      throw new ChainError(`${label} reverted in block ${receipt.blockNumber}${why}`, replay.ok ? undefined : replay.decoded?.name, replay.ok ? undefined : replay.decoded?.args);
     }
     return receipt;
   }

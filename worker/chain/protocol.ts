@@ -180,3 +180,58 @@ export function scoreFromChain(accuracyBps: bigint | number, lossMicro: bigint |
   const acc = Number(accuracyBps);
   return { accuracy: acc === NO_ACCURACY ? null : acc / 10_000, loss: Number(lossMicro) / 1e6, samples: Number(samples) };
 }
+
+/**
+ * A phase as a user may type it: the PhaseName in any case, or kebab/snake/space separated
+ * ("vote-commit", "VOTE_COMMIT", "attest expired"). Undefined for anything else.
+ */
+export function parsePhaseName(text: string): PhaseName | undefined {
+  const key = text.trim().replace(/[-_\s]+/g, "").toLowerCase();
+  return (Object.keys(Phase) as PhaseName[]).find((k) => k.toLowerCase() === key);
+}
+
+/** The phase lengths a round's deadlines are computed from (jobConfig / JobParams fields, seconds). */
+export interface PhasePeriods {
+  commitPeriod: number | bigint;
+  revealPeriod: number | bigint;
+  voteCommitPeriod: number | bigint;
+  voteRevealPeriod: number | bigint;
+  slashWindow: number | bigint;
+  attestPeriod: number | bigint;
+}
+
+/**
+ * A round's timetable in chain time (unix seconds), as the coordinator's `_phase` computes it: each
+ * phase's deadline is the latest it can end, the commit, reveal and vote phases also close early
+ * (minUpdates commitments; every commitment revealed; every eligible member committed; every committed
+ * vote revealed), so `phaseOf` says which phase is current. `slash` is the slash deadline: finalize
+ * and every slash of the round must happen before it (a later finalize voids the round). `attest` is
+ * `finalizedAt + attestPeriod` once the round is finalized (`attestFinal`), before that the latest it can
+ * be (finalize just before the slash deadline).
+ */
+export interface RoundDeadlines {
+  start: number;
+  commit: number;
+  reveal: number;
+  voteCommit: number;
+  voteReveal: number;
+  slash: number;
+  attest: number;
+  /** Whether `attest` is the real deadline (the round is finalized) rather than the latest possible. */
+  attestFinal: boolean;
+}
+
+/** A round's deadlines from its start, the job's phase lengths and (once finalized) its finalize time (0: not finalized). */
+export function roundDeadlines(start: number | bigint, p: PhasePeriods, finalizedAt: number | bigint = 0): RoundDeadlines {
+  const s = Number(start);
+  const commit = s + Number(p.commitPeriod);
+  const reveal = commit + Number(p.revealPeriod);
+  const voteCommit = reveal + Number(p.voteCommitPeriod);
+  const voteReveal = voteCommit + Number(p.voteRevealPeriod);
+  const slash = voteReveal + Number(p.slashWindow);
+  const fin = Number(finalizedAt);
+  return { start: s, commit, reveal, voteCommit, voteReveal, slash, attest: (fin > 0 ? fin : slash) + Number(p.attestPeriod), attestFinal: fin > 0 };
+}
+
+/** The phases a job ends in (its round stays the last one). */
+export const isFinalPhase = (p: number | bigint): boolean => Number(p) >= Phase.Completed;

@@ -101,13 +101,24 @@ const fileSchema = z
       train: z
         .strictObject(
           {
+            /** Local epochs per round; with `budget`, the minimum. */
             epochs: positiveInt,
             batch: positiveInt,
             lr: z.number({ error: "must be a positive number" }).positive({ error: "must be a positive number" }),
             momentum: z.number({ error: "must be in [0, 1)" }).min(0, { error: "must be in [0, 1)" }).lt(1, { error: "must be in [0, 1)" }),
             threads: positiveInt.optional(),
+            /**
+             * Time-budgeted training: after `epochs` epochs, go on training (more epochs, the last one
+             * possibly partial) while the budget lasts — seconds from the start of training, or "auto": what
+             * is left of the round's commit window, less a margin for pinning and committing.
+             */
+            budget: z
+              .union([z.number().positive({ error: 'must be a number of seconds > 0 or "auto"' }), z.literal("auto")], { error: 'must be a number of seconds > 0 or "auto"' })
+              .optional(),
+            /** With `budget`: never more than this many epochs. */
+            maxEpochs: positiveInt.optional(),
           },
-          { error: 'must be { "epochs", "batch", "lr", "momentum", "threads"? }' },
+          { error: 'must be { "epochs", "batch", "lr", "momentum", "threads"?, "budget"?, "maxEpochs"? }' },
         )
         .optional(),
       /**
@@ -125,6 +136,23 @@ const fileSchema = z
           }
         })
         .optional(),
+      /**
+       * Validator: a program that decides the vote instead of the built-in policy (worker/node/decide.ts).
+       * It gets the round's evaluation (worker/validation/roundEvaluation.ts) as JSON on stdin and prints
+       * the indices to accept. `command`: argv (a string is one executable); a path with a "/" is relative
+       * to the config file, a bare name is looked up in PATH. `onFailure`: what a failing or late hook
+       * means — "abstain" (no vote this round; default) or "builtin" (the built-in policy's vote).
+       */
+      decide: z
+        .strictObject(
+          {
+            command: z.union([text("a command"), z.array(text("a word"), { error: "must be a list of words" }).min(1, { error: "must name a program" })], { error: 'must be a program path or argv, like ["./rule.sh"]' }),
+            timeoutMs: positiveInt.default(30_000),
+            onFailure: z.enum(["abstain", "builtin"], { error: 'must be "abstain" or "builtin"' }).default("abstain"),
+          },
+          { error: 'must be { "command", "timeoutMs"?, "onFailure"? }' },
+        )
+        .optional(),
       /** Validator: how long to wait for one update's artifact (default 15 s). */
       fetchTimeoutMs: positiveInt.optional(),
       /** Where artifacts are kept and fetched (worker/storage/factory.ts); default the node's own Helia node in dataDir/ipfs. */
@@ -134,9 +162,11 @@ const fileSchema = z
   )
   .superRefine(
     (c, ctx) => {
+      if (c.train?.maxEpochs !== undefined && c.train.budget === undefined) ctx.addIssue({ code: "custom", path: ["train", "maxEpochs"], message: "takes effect only with train.budget" });
+      if (c.train?.maxEpochs !== undefined && c.train.maxEpochs < c.train.epochs) ctx.addIssue({ code: "custom", path: ["train", "maxEpochs"], message: `must be at least train.epochs (${c.train.epochs})` });
       if (c.role !== "worker") return;
       if (c.train === undefined) ctx.addIssue({ code: "custom", path: ["train"], message: 'is required for a worker ({ "epochs", "batch", "lr", "momentum" })' });
-      for (const k of ["policy", "fetchTimeoutMs"] as const) if (c[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: "is a validator's setting, not a worker's" });
+      for (const k of ["policy", "fetchTimeoutMs", "decide"] as const) if (c[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: "is a validator's setting, not a worker's" });
     },
     // Also when other fields have problems (the value is then the input as parsed so far), so that one
     // message lists every problem.
@@ -151,8 +181,10 @@ const fileSchema = z
 export type DataConfig = z.infer<typeof dataSchema>;
 
 /** A node's config as the node runs it: the deployment read, paths resolved. */
-export type NodeConfig = Omit<z.infer<typeof fileSchema>, "deployment"> & {
+export type NodeConfig = Omit<z.infer<typeof fileSchema>, "deployment" | "decide"> & {
   deployment: Deployment;
+  /** The decision hook's argv (its program's path resolved). */
+  decide?: { command: string[]; timeoutMs: number; onFailure: "abstain" | "builtin" };
   /** Where the config file was read from (relative data paths resolve against it). */
   file?: string;
 };
@@ -168,15 +200,22 @@ export function readConfig(file: string): NodeConfig {
   }
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) throw problem(describeIssues(parsed.error.issues, raw, Object.keys(fileSchema.shape)));
-  const cfg = parsed.data;
+  const { decide, ...cfg } = parsed.data;
   const at = (p: string) => resolve(dirname(resolve(file)), p);
   return {
     ...cfg,
     file: resolve(file),
     dataDir: at(cfg.dataDir),
     ...(cfg.keystore === undefined ? {} : { keystore: at(cfg.keystore) }),
+    ...(decide === undefined ? {} : { decide: { ...decide, command: programArgv(decide.command, at) } }),
     deployment: typeof cfg.deployment === "string" ? readDeployment(at(cfg.deployment), problem) : cfg.deployment,
   };
+}
+
+/** A hook's argv with its program's path resolved against the config (a bare name stays for PATH lookup). */
+function programArgv(command: string | string[], at: (p: string) => string): string[] {
+  const [program, ...args] = typeof command === "string" ? [command] : command;
+  return [program!.includes("/") ? at(program!) : program!, ...args];
 }
 
 /** A deployment file named by a config, checked as strictly as addresses written inline. */

@@ -23,7 +23,7 @@ import type { ModelSpec } from "../training/spec.ts";
 import type { NodeConfig } from "./config.ts";
 import { fetchJobSpec, jobCreated, parseValidation, type JobSpec, type ValidationPolicy } from "./jobSpec.ts";
 import { dialPublished, ModelHolders } from "./providers.ts";
-import { StateFile } from "./state.ts";
+import { StateFile, stateKey } from "./state.ts";
 
 /** The fields of `TrainingCoordinator.roundResult` the daemons read. */
 export interface RoundResultView {
@@ -42,6 +42,7 @@ export interface JobConfigView {
   voteCommitPeriod: bigint;
   voteRevealPeriod: bigint;
   slashWindow: bigint;
+  attestPeriod: bigint;
   maxUpdates: bigint;
   maxSamplesPerUpdate: bigint;
   minWorkerStake: bigint;
@@ -50,11 +51,8 @@ export interface JobConfigView {
   absenceSlashAmount: bigint;
 }
 
-/** When a round's vote reveal ends and its slash deadline falls (seconds, chain time). */
-export function roundWindows(c: JobConfigView, start: bigint): { voteRevealEnd: bigint; slashDeadline: bigint } {
-  const voteRevealEnd = start + c.commitPeriod + c.revealPeriod + c.voteCommitPeriod + c.voteRevealPeriod;
-  return { voteRevealEnd, slashDeadline: voteRevealEnd + c.slashWindow };
-}
+/** Where a node's log lines go besides its events.jsonl. */
+export type LogTo = "stdout" | "stderr" | "none";
 
 export class NodeContext {
   readonly cfg: NodeConfig;
@@ -69,8 +67,11 @@ export class NodeContext {
   private configCache?: JobConfigView;
   /** Set by `inProcess`: the data set to use instead of loading `cfg.data`. */
   private localData?: Dataset;
-  /** Whether `log` also prints to stdout (the daemons do; in-process simulations of many nodes do not). */
-  private echo = true;
+  /**
+   * Where `log` prints its lines besides events.jsonl: stdout for the daemons, stderr for one-shot
+   * commands (whose stdout is their result, e.g. one JSON document), nowhere for in-process simulations.
+   */
+  private logTo: LogTo = "stdout";
   /** Who holds which model, read from the chain's attestations as they come (worker/node/providers.ts). */
   private readonly holders: ModelHolders;
   /** The last round's base model (callers must not modify its tensors). */
@@ -81,19 +82,26 @@ export class NodeContext {
     this.wallet = wallet;
     this.chain = attach(cfg.deployment, this.wallet);
     this.jobId = BigInt(cfg.jobId);
-    this.state = new StateFile(cfg.dataDir);
+    this.state = new StateFile(cfg.dataDir, stateKey(cfg.deployment.chainId, cfg.deployment.coordinator, this.jobId));
     this.store = store;
     this.logFile = join(cfg.dataDir, "events.jsonl");
     this.holders = new ModelHolders(this.chain.coord, this.jobId);
   }
 
   /** Loads the key, opens the store (cfg.storage), dials the configured peers and the job's sponsor, fetches the job spec. */
-  static async create(cfg: NodeConfig): Promise<NodeContext> {
+  static async create(cfg: NodeConfig, opts: { logTo?: LogTo } = {}): Promise<NodeContext> {
     const provider = new JsonRpcProvider(cfg.rpc, undefined, { staticNetwork: true, pollingInterval: 250 });
+    // The same deployer and nonces give the same addresses on every chain: a deployment file pointed at
+    // another chain's endpoint would sign and send there. Refused before anything is signed.
+    const chainId = Number(await provider.send("eth_chainId", []).catch((e: Error) => {
+      throw new Error(`the chain at ${cfg.rpc} does not answer: ${e.message.split("\n")[0]}`);
+    }));
+    if (chainId !== cfg.deployment.chainId) throw new Error(`the chain at ${cfg.rpc} has chain id ${chainId}, the deployment is for chain ${cfg.deployment.chainId}: wrong --rpc or wrong deployment file`);
     const wallet = await loadWallet(cfg, provider);
     mkdirSync(cfg.dataDir, { recursive: true });
     const store = await createStore(cfg.storage, { dataDir: join(cfg.dataDir, "ipfs") });
     const ctx = new NodeContext(cfg, wallet, store);
+    ctx.logTo = opts.logTo ?? "stdout";
     try {
       await ctx.dialPeers();
       await ctx.dialAccounts([(await jobCreated(ctx.chain.coord, ctx.jobId)).sponsor]);
@@ -115,7 +123,7 @@ export class NodeContext {
     const ctx = new NodeContext(o.cfg, o.wallet, o.store);
     ctx.job = o.job;
     ctx.localData = o.data;
-    ctx.echo = false;
+    ctx.logTo = "none";
     return ctx;
   }
 
@@ -171,14 +179,25 @@ export class NodeContext {
     }
   }
 
-  /** One line per event, to stdout and the node's events.jsonl (the demo reads it for reasons). */
+  /**
+   * A sentence for a person (a phase line with its countdown): printed as it is (no key=value fields),
+   * and kept in events.jsonl as a "progress" event.
+   */
+  say(text: string, fields: Record<string, unknown> = {}): void {
+    appendFileSync(this.logFile, JSON.stringify({ t: new Date().toISOString(), node: this.cfg.name, event: "progress", text, ...fields }, (_, v) => (typeof v === "bigint" ? v.toString() : v)) + "\n");
+    if (this.logTo === "stdout") console.log(`[${this.cfg.name}] ${text}`);
+    else if (this.logTo === "stderr") console.error(`[${this.cfg.name}] ${text}`);
+  }
+
+  /** One line per event, to the node's events.jsonl (the demo reads it for reasons) and to `logTo`. */
   log(event: string, fields: Record<string, unknown> = {}): void {
     const line = { t: new Date().toISOString(), node: this.cfg.name, event, ...fields };
     appendFileSync(this.logFile, JSON.stringify(line, (_, v) => (typeof v === "bigint" ? v.toString() : v)) + "\n");
     const text = Object.entries(fields)
       .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v, (_, x) => (typeof x === "bigint" ? x.toString() : x))}`)
       .join(" ");
-    if (this.echo) console.log(`[${this.cfg.name}] ${event} ${text}`);
+    if (this.logTo === "stdout") console.log(`[${this.cfg.name}] ${event} ${text}`);
+    else if (this.logTo === "stderr") console.error(`[${this.cfg.name}] ${event} ${text}`);
   }
 
   /**

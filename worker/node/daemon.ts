@@ -5,9 +5,11 @@
  * After the job ends it settles (claims, lock releases, slashes still in their window, leaving the
  * committee), then keeps serving the artifacts it holds until stopped.
  */
-import { Phase, phaseName } from "../chain/protocol.ts";
-import type { NodeContext } from "./context.ts";
-import { ValidatorRole } from "./validatorRole.ts";
+import { JobStatus, Phase, phaseName } from "../chain/protocol.ts";
+import { readConfig, type NodeConfig } from "./config.ts";
+import { NodeContext } from "./context.ts";
+import { phaseProgress } from "./progress.ts";
+import { ValidatorRole, type ValidatorHooks } from "./validatorRole.ts";
 import { WorkerRole, type WorkerHooks } from "./workerRole.ts";
 
 /** Exit status of a daemon stopped by an exception nothing caught or a rejection nothing handled. */
@@ -56,12 +58,31 @@ export function isPeerNetworkError(e: unknown): boolean {
   return PEER_ERROR_NAMES.has(e.name) || (typeof code === "string" && PEER_ERROR_CODES.test(code));
 }
 
-/** `workerHooks`: only simulations pass them (sim/attacks/); a node config cannot. */
-export async function runDaemon(ctx: NodeContext, workerHooks: WorkerHooks = {}): Promise<never> {
+/**
+ * What a daemon's caller may change in code: a validator's decision hook (worker/node/decide.ts; a node
+ * config names a program instead), and a worker's update transform, which only simulations pass
+ * (sim/attacks/: a node config cannot turn a worker into an attacker).
+ */
+export interface DaemonHooks {
+  validator?: ValidatorHooks;
+  worker?: WorkerHooks;
+}
+
+/** While a phase lasts, its progress line is repeated this often, and whenever its count changes. */
+const PROGRESS_EVERY_MS = 15_000;
+/** How often the progress is read from the chain besides at a phase change (a few calls: kept off every tick). */
+const PROGRESS_READ_MS = 5_000;
+
+/**
+ * Runs the daemon of the node `ctx` is for, until SIGTERM or SIGINT; with `exitWhenSettled`, it exits
+ * (status 0) once the job has ended and the node has settled, else it keeps serving the artifacts it
+ * holds (a validator may hold the only copy of the final model) until stopped.
+ */
+export async function runDaemon(ctx: NodeContext, hooks: DaemonHooks = {}, opts: { exitWhenSettled?: boolean } = {}): Promise<never> {
   exitOnUncaught(ctx);
   await ctx.publishEndpoint();
   ctx.log("started", { role: ctx.cfg.role, address: ctx.wallet.address, ipfs: ctx.store.multiaddrs()[0] });
-  const role = ctx.cfg.role === "worker" ? new WorkerRole(ctx, workerHooks) : new ValidatorRole(ctx);
+  const role = ctx.cfg.role === "worker" ? new WorkerRole(ctx, hooks.worker) : new ValidatorRole(ctx, hooks.validator);
   await role.prepare();
   ctx.log("ready", {});
   let stopping = false;
@@ -76,24 +97,45 @@ export async function runDaemon(ctx: NodeContext, workerHooks: WorkerHooks = {})
   let ended = false;
   let settled = false;
   let shown = "";
+  let said = { text: "", at: 0 };
+  let progressRead = 0;
   for (;;) {
     try {
       const [round, phase] = await ctx.chain.coord.getFunction("phaseOf")(ctx.jobId);
+      let changed = false;
       if (`${round}/${phase}` !== shown) {
         shown = `${round}/${phase}`;
+        changed = true;
         ctx.log("phase", { round, phase: phaseName(phase) });
       }
       // After the job ends the role still has duties (last claims, lock releases, slashes within their
       // window, leaving the committee): it ticks until it says it is settled.
       if (!settled) await role.tick(round, Number(phase));
+      if (Number(phase) < Phase.Completed && (changed || Date.now() - progressRead >= PROGRESS_READ_MS)) {
+        progressRead = Date.now();
+        // A person watching sees the phase, who acted, and the countdown, not silence (read after the
+        // node's own step, which must not wait for it).
+        const p = await phaseProgress(ctx.chain.coord, ctx.jobId, await ctx.config());
+        const key = p.text.replace(/ · closes in \d+ s$| · in \d+ s$/, "");
+        if (key !== said.text || Date.now() - said.at >= PROGRESS_EVERY_MS) {
+          ctx.say(p.text, { round: p.round, phase: phaseName(p.phase) });
+          said = { text: key, at: Date.now() };
+        }
+      }
       if (!ended && Number(phase) >= Phase.Completed) {
         ended = true;
         ctx.log("job-ended", { status: Number((await ctx.chain.coord.getFunction("jobState")(ctx.jobId)).status), phase: phaseName(phase) });
       }
       if (ended && !settled && role.settled) {
-        // Keep serving the artifacts this node holds until stopped.
         settled = true;
         ctx.log("settled", {});
+        const status = nameOfStatus(Number((await ctx.chain.coord.getFunction("jobState")(ctx.jobId)).status));
+        if (opts.exitWhenSettled) {
+          ctx.say(`job ${ctx.jobId} ${status}: this node has settled (rewards claimed, locks and bonds released); exiting`);
+          await ctx.store.stop().catch(() => {});
+          process.exit(0);
+        }
+        ctx.say(`job ${ctx.jobId} ${status}: this node has settled (rewards claimed, locks and bonds released); serving its artifacts until stopped (Ctrl-C)`);
       }
     } catch (e) {
       // One failed step (an RPC hiccup, a revert) is logged and tried again on the next tick.
@@ -102,3 +144,27 @@ export async function runDaemon(ctx: NodeContext, workerHooks: WorkerHooks = {})
     await new Promise((r) => setTimeout(r, settled ? 2000 : 500));
   }
 }
+
+/** A node config from a file path (read and checked) or as an object already read. */
+function configOf(config: string | NodeConfig, role: NodeConfig["role"]): NodeConfig {
+  const cfg = typeof config === "string" ? readConfig(config) : config;
+  if (cfg.role !== role) throw new Error(`${cfg.file ?? cfg.name} is a ${cfg.role}'s config, not a ${role}'s`);
+  return cfg;
+}
+
+/**
+ * Runs a validator from code, as `fedstake validator CONFIG` does, with its vote decided by
+ * `hooks.decide` (given the round's evaluation, it returns the indices to accept) instead of the
+ * built-in policy; everything else (prefetch, finalize, aggregate, attest, slash, claim) is the daemon's.
+ */
+export async function runValidator(config: string | NodeConfig, hooks: ValidatorHooks = {}, opts: { exitWhenSettled?: boolean } = {}): Promise<never> {
+  return runDaemon(await NodeContext.create(configOf(config, "validator")), { validator: hooks }, opts);
+}
+
+/** Runs a worker from code, as `fedstake worker CONFIG` does. */
+export async function runWorker(config: string | NodeConfig, opts: { exitWhenSettled?: boolean } = {}): Promise<never> {
+  return runDaemon(await NodeContext.create(configOf(config, "worker")), {}, opts);
+}
+
+/** "completed", "cancelled", "expired": how a job ended, in words. */
+const nameOfStatus = (s: number): string => (Object.keys(JobStatus) as (keyof typeof JobStatus)[]).find((k) => JobStatus[k] === s)?.toLowerCase() ?? `ended (status ${s})`;

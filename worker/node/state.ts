@@ -1,6 +1,6 @@
 /**
- * What a node must not forget (salts, commitments, the artifacts it committed to), in one JSON file
- * in its data directory, written atomically (temp file, fsync, rename) before the transaction that
+ * What a node must not forget (salts, commitments, the artifacts it committed to), per job, in one JSON
+ * file in its data directory, written atomically (temp file, fsync, rename) before the transaction that
  * depends on it. A node killed and restarted reads it back and carries on.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -22,19 +22,55 @@ export interface RoundState {
   revealRefused?: string;
   /** Validator: the round's slashes (missed reveals, rejected updates) are executed, or their window is over. */
   slashed?: boolean;
+  /** Validator: why it casts no vote this round (its decision hook failed and the config says abstain). */
+  abstained?: string;
 }
 
 export interface NodeState {
   rounds: Record<string, RoundState>;
 }
 
-export class StateFile {
-  private readonly file: string;
-  state: NodeState;
+/** The file: each job's state under its key (stateKey), so one data directory can serve several jobs. */
+interface StateFileContent {
+  version: 2;
+  jobs: Record<string, NodeState>;
+}
 
-  constructor(dataDir: string) {
+/**
+ * The key of a job's state: chain, coordinator and job. Round numbers restart with every job, so state
+ * kept by round alone would make a node that served job 1 skip the rounds of job 2 it "had done".
+ */
+export const stateKey = (chainId: number | bigint, coordinator: string, jobId: bigint | number): string => `${chainId}:${coordinator.toLowerCase()}:${jobId}`;
+
+export class StateFile {
+  readonly file: string;
+  readonly key: string;
+  private readonly content: StateFileContent;
+
+  constructor(dataDir: string, key: string) {
     this.file = join(dataDir, "state.json");
-    this.state = existsSync(this.file) ? (JSON.parse(readFileSync(this.file, "utf8")) as NodeState) : { rounds: {} };
+    this.key = key;
+    this.content = existsSync(this.file) ? StateFile.read(this.file) : { version: 2, jobs: {} };
+  }
+
+  private static read(file: string): StateFileContent {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(file, "utf8"));
+    } catch (e) {
+      throw new Error(`state file ${file} cannot be read: ${(e as Error).message}`);
+    }
+    const c = raw as Partial<StateFileContent> & { rounds?: unknown };
+    if (c && typeof c === "object" && c.version === 2 && c.jobs && typeof c.jobs === "object") return c as StateFileContent;
+    if (c && typeof c === "object" && "rounds" in c) {
+      throw new Error(`state file ${file} is from an earlier fedstake and does not say which job it belongs to: move it away (its salts are needed only to finish that job's rounds with that version)`);
+    }
+    throw new Error(`state file ${file} is not a fedstake state file (expected {"version": 2, "jobs": {…}})`);
+  }
+
+  /** This job's state (rounds by number). */
+  get state(): NodeState {
+    return (this.content.jobs[this.key] ??= { rounds: {} });
   }
 
   round(r: bigint | number): RoundState {
@@ -44,6 +80,6 @@ export class StateFile {
   /** Durably records `patch` for round `r` before returning. */
   save(r: bigint | number, patch: Partial<RoundState>): void {
     Object.assign(this.round(r), patch);
-    writeFileAtomic(this.file, JSON.stringify(this.state, null, 1));
+    writeFileAtomic(this.file, JSON.stringify(this.content, null, 1));
   }
 }

@@ -7,19 +7,23 @@
  * withheld; evict members absent for maxMissedRounds decided rounds; claim rewards; after the job
  * ends, leave the committee to release the seat's bond. Every decision is logged with its reason.
  */
+import { dirname } from "node:path";
 import { getBytes, type EventLog } from "ethers";
 import type { CID } from "multiformats/cid";
 import { aggregate, type Contribution } from "../aggregation/index.ts";
 import type { Tensor } from "../artifacts/index.ts";
 import { ChainError, revealedUpdates } from "../chain/client.ts";
-import { hasBit, Outcome, Phase, randomSalt, scoreOnChain, SlashReason, voteCommitment } from "../chain/protocol.ts";
+import { hasBit, Outcome, Phase, phaseName, randomSalt, roundDeadlines, scoreOnChain, SlashReason, voteCommitment } from "../chain/protocol.ts";
 import { cidFromChain, cidToChain } from "../storage/store.ts";
 import { deltaOf, flatten } from "../training/delta.ts";
 import { l2 } from "../validation/rule.ts";
 import { HeldOutSet } from "../validation/evaluation.ts";
 import { ReplayMemory } from "../validation/memory.ts";
+import { acceptedIndices, chainTime, roundEvaluation, type DecideFn, type RoundEvaluation } from "../validation/roundEvaluation.ts";
 import { checkStructure, decideRound, type Decision, type Revealed } from "../validation/validate.ts";
-import { modelArtifact, roundWindows, type NodeContext, type RoundResultView } from "./context.ts";
+import { modelArtifact, type NodeContext, type RoundResultView } from "./context.ts";
+import { commandHook } from "./decide.ts";
+import { TooLateError } from "./errors.ts";
 import { paramsOf } from "../training/model.ts";
 
 /** The largest update artifact a validator fetches. */
@@ -38,6 +42,24 @@ const SLASH_EXPECTED = new Set(["RevealNotOver", "SlashWindowOver", "RoundVoided
 /** One update's decision, with what the chain says of it (for `fedstake vote evaluate`). */
 export type EvaluatedUpdate = Decision & { worker: string; numSamples: bigint };
 
+/** What `evaluate` found: the built-in decisions, the round's evaluation document, and the vote it recorded. */
+export interface RoundVerdict {
+  rows: EvaluatedUpdate[];
+  /** The evaluation a decision hook sees (built when there is a hook, or when asked). */
+  evaluation?: RoundEvaluation;
+  /** The bitmap recorded for `vote commit` (undefined: none recorded, see `note`). */
+  recorded?: string;
+  /** Why nothing was recorded, or by whom the bitmap was decided. */
+  note: string;
+}
+
+/** How a validator's vote is decided instead of by the built-in policy (worker/node/decide.ts). */
+export interface ValidatorHooks {
+  decide?: DecideFn;
+  /** A failing or late hook: no vote this round ("abstain", the default) or the built-in policy's vote. */
+  onFailure?: "abstain" | "builtin";
+}
+
 export class ValidatorRole {
   private readonly ctx: NodeContext;
   private holdout?: HeldOutSet;
@@ -52,8 +74,15 @@ export class ValidatorRole {
   /** The last decided round after which absent members were looked for. */
   private evictionsChecked = 0n;
 
-  constructor(ctx: NodeContext) {
+  /** The decision hook (a function given in code, else the node config's `decide` program), if any. */
+  private readonly decide?: DecideFn;
+  private readonly onFailure: "abstain" | "builtin";
+
+  constructor(ctx: NodeContext, hooks: ValidatorHooks = {}) {
     this.ctx = ctx;
+    const cmd = ctx.cfg.decide;
+    this.decide = hooks.decide ?? (cmd ? commandHook(cmd.command, cmd.timeoutMs, { cwd: ctx.cfg.file ? dirname(ctx.cfg.file) : undefined }) : undefined);
+    this.onFailure = hooks.onFailure ?? cmd?.onFailure ?? "abstain";
   }
 
   /** Loads the held-out data before the first round needs it. */
@@ -66,13 +95,17 @@ export class ValidatorRole {
   async tick(round: bigint, phase: number): Promise<void> {
     const st = this.ctx.state.round(round);
     if (phase === Phase.Reveal) await this.prefetch(round);
-    else if (phase === Phase.VoteCommit && !st.committed) await this.commitVote(round);
+    else if (phase === Phase.VoteCommit && !st.committed && st.abstained === undefined) await this.commitVote(round);
     else if (phase === Phase.VoteReveal && st.committed && !st.revealed) await this.revealVote(round);
     else if (phase === Phase.Finalize) {
       // The aggregate's attestation comes next, on the round's critical path: slashes wait a tick.
       await this.anyone("finalizeRound", round);
       return;
-    } else if (phase === Phase.Attest && !st.attested && st.revealed) await this.attest(round);
+    } else if (phase === Phase.Attest && !st.attested && st.revealed) {
+      await this.attest(round).catch((e: unknown) => {
+        if (!(e instanceof TooLateError)) throw e;
+      });
+    }
     else if (phase === Phase.AttestExpired) await this.anyone("skipAttestation", round);
     await this.settle(round, phase);
   }
@@ -107,19 +140,30 @@ export class ValidatorRole {
     );
   }
 
+  /** The job's current round and phase (authoritative: phases may close before their deadlines). */
+  private async phaseNow(): Promise<{ round: bigint; phase: number }> {
+    const [round, phase] = (await this.ctx.chain.coord.getFunction("phaseOf")(this.ctx.jobId)) as [bigint, bigint];
+    return { round, phase: Number(phase) };
+  }
+
   /**
-   * Fetches, checks and evaluates every update revealed in `round`, logs each decision with its reason,
-   * and records the accept bitmap (with a fresh salt) in the state file unless a vote was already
-   * committed. Returns the decisions in index order.
+   * Fetches, checks and evaluates every update revealed in `round` and logs each built-in decision with
+   * its reason. Then decides the vote — by the decision hook when there is one (given the round's
+   * evaluation; a failing hook means abstaining, or the built-in vote if so configured), else by the
+   * built-in policy — and records its bitmap (with a fresh salt) in the state file for `commitVote`,
+   * unless a vote was committed already or the reveal phase is still open (the update count is not final
+   * then: nothing is recorded). `document`: build the evaluation even without a hook (`vote evaluate --json`).
    */
-  async evaluate(round: bigint): Promise<EvaluatedUpdate[]> {
+  async evaluate(round: bigint, opts: { document?: boolean } = {}): Promise<RoundVerdict> {
     const ctx = this.ctx;
     const holdout = await this.prepare();
     const t0 = performance.now();
+    const now = await this.phaseNow();
+    const final = now.round > round || now.phase >= Phase.VoteCommit;
     const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
     const updates = await revealedUpdates(ctx.chain.coord, ctx.jobId, round);
     const have = this.prefetched.get(String(round)) ?? new Map<string, Uint8Array>();
-    this.prefetched.delete(String(round));
+    if (final) this.prefetched.delete(String(round));
     const cids = await Promise.all(updates.map((u) => cidFromChain(u.digest, u.codec)));
     await ctx.dialAccounts(updates.filter((_, i) => !have.has(cids[i]!.toString())).map((u) => u.worker));
     const revealed: Revealed[] = [];
@@ -132,36 +176,103 @@ export class ValidatorRole {
     }
     const t1 = performance.now();
     const policy = ctx.policy;
-    const { bitmap, decisions, candidates } = await decideRound(revealed, { model: paramsOf(ctx.spec), rules: policy.rules }, holdout.round(base, Number(round)), {
+    const document = opts.document || this.decide !== undefined;
+    const evaluation = holdout.round(base, Number(round));
+    const { bitmap, decisions, candidates, verdicts } = await decideRound(revealed, { model: paramsOf(ctx.spec), rules: policy.rules }, evaluation, {
       round: Number(round),
       history: this.memory.before(Number(round)),
+      independent: document,
     });
     this.memory.remember(Number(round), candidates.map((c) => ({ round: Number(round), source: `the update of ${c.worker}`, flat: c.flat, norm: c.norm })));
     const kept = new Map<number, Contribution>();
-    const out: EvaluatedUpdate[] = [];
+    const rows: EvaluatedUpdate[] = [];
     for (const d of decisions) {
       const u = updates.find((x) => x.index === d.index)!;
       ctx.log("decision", { round, index: d.index, worker: u.worker, accept: d.accept, code: d.code, reason: d.reason, metrics: d.metrics });
+      // Kept for aggregation: every decodable update (the chain's accepted set may differ from this vote).
       if (d.delta) kept.set(d.index, { delta: d.delta, numSamples: Number(u.numSamples) });
-      out.push({ ...d, worker: u.worker, numSamples: u.numSamples });
+      rows.push({ ...d, worker: u.worker, numSamples: u.numSamples });
     }
     this.deltas.set(String(round), kept);
     for (const r of this.deltas.keys()) if (BigInt(r) < round - 1n) this.deltas.delete(r);
+    let doc: RoundEvaluation | undefined;
+    if (document) {
+      const res = (await ctx.chain.coord.getFunction("roundResult")(ctx.jobId, round)) as RoundResultView;
+      const d = roundDeadlines(res.start, await ctx.config());
+      doc = await roundEvaluation({
+        job: ctx.jobId,
+        round: Number(round),
+        phase: now.round === round ? phaseName(now.phase) : `over (the job is in round ${now.round})`,
+        baseModel: baseCid.toString(),
+        deadlines: { commit: chainTime(d.commit), reveal: chainTime(d.reveal), voteCommit: chainTime(d.voteCommit), voteReveal: chainTime(d.voteReveal) },
+        updates: updates.map((u, i) => ({ index: u.index, worker: u.worker, numSamples: u.numSamples, cid: cids[i]!.toString() })),
+        decisions,
+        candidates,
+        verdicts: verdicts!,
+        evaluation,
+        heldOutSamples: holdout.data.n,
+      });
+    }
     ctx.log("evaluated", { round, updates: updates.length, fetchMs: Math.round(t1 - t0), evalMs: Math.round(performance.now() - t1) });
-    if (!ctx.state.round(round).committed) ctx.state.save(round, { bitmap: "0x" + bitmap.toString(16), salt: randomSalt() });
-    return out;
+
+    const st = ctx.state.round(round);
+    if (st.committed) return { rows, evaluation: doc, note: "a vote is committed already: nothing recorded" };
+    if (!final) return { rows, evaluation: doc, note: `the reveal phase is still open (phase ${phaseName(now.phase)}): nothing recorded, since more updates may be revealed` };
+    let vote: bigint | undefined = bitmap;
+    let note = "decided by the built-in policy";
+    if (this.decide) {
+      try {
+        const accepted = acceptedIndices(await this.decide(doc!), updates.length);
+        vote = accepted.reduce((b, i) => b | (1n << BigInt(i)), 0n);
+        note = "decided by the decision hook";
+        ctx.log("hook-decided", { round, accepted });
+      } catch (e) {
+        const reason = (e as Error).message.slice(0, 300);
+        if (this.onFailure === "builtin") {
+          note = `the decision hook failed (${reason}): the built-in policy's vote instead, as configured`;
+          ctx.log("hook-failed", { round, reason, fallback: "builtin" });
+        } else {
+          vote = undefined;
+          note = `the decision hook failed (${reason}): abstaining this round, as configured`;
+          ctx.log("hook-failed", { round, reason, fallback: "abstain" });
+          ctx.state.save(round, { abstained: reason });
+        }
+      }
+    }
+    if (vote === undefined) return { rows, evaluation: doc, note };
+    const recorded = "0x" + vote.toString(16);
+    ctx.state.save(round, { bitmap: recorded, salt: randomSalt(), abstained: undefined });
+    return { rows, evaluation: doc, recorded, note };
   }
 
   /**
    * Commits the round's vote: `bitmap` when given (a validator voting by hand), else the one recorded by
    * `evaluate` (run now if there is none). Bitmap and salt are on disk before the transaction is sent.
+   * Refused before anything is saved: outside the round's vote-commit phase (after it: TooLateError),
+   * a vote committed already (TooLateError), and a bitmap naming an update the round does not have
+   * (the reveal would revert and the vote be slashed as withheld). A validator whose hook abstained
+   * commits nothing.
    */
-  async commitVote(round: bigint, bitmap?: bigint): Promise<void> {
+  async commitVote(round: bigint, bitmap?: bigint): Promise<{ bitmap: string; tx: string } | undefined> {
     const ctx = this.ctx;
-    if (ctx.state.round(round).committed) throw new Error(`round ${round}: this validator already committed its vote`);
-    if (bitmap !== undefined) ctx.state.save(round, { bitmap: "0x" + bitmap.toString(16), salt: randomSalt() });
-    else if (ctx.state.round(round).bitmap === undefined) await this.evaluate(round);
+    if (ctx.state.round(round).committed) throw new TooLateError(`round ${round}: this validator already committed its vote`);
+    const now = await this.phaseNow();
+    if (now.round > round || (now.round === round && now.phase > Phase.VoteCommit)) {
+      throw new TooLateError(`round ${round}'s vote-commit phase is over (the job is in round ${now.round}, phase ${phaseName(now.phase)})`);
+    }
+    if (now.round < round || now.phase < Phase.VoteCommit) throw new Error(`round ${round}'s vote-commit phase has not opened yet (the job is in round ${now.round}, phase ${phaseName(now.phase)})`);
+    if (bitmap !== undefined) {
+      const count = (await revealedUpdates(ctx.chain.coord, ctx.jobId, round)).length;
+      const beyond = [];
+      for (let i = count; BigInt(i) < BigInt(bitmap.toString(2).length); i++) if (hasBit(bitmap, i)) beyond.push(i);
+      if (beyond.length) throw new RangeError(`round ${round} has ${count} revealed update${count === 1 ? "" : "s"} (indices 0…${count - 1}): cannot accept ${beyond.join(", ")}`);
+      ctx.state.save(round, { bitmap: "0x" + bitmap.toString(16), salt: randomSalt(), abstained: undefined });
+    } else if (ctx.state.round(round).bitmap === undefined) await this.evaluate(round);
     const st = ctx.state.round(round);
+    if (st.bitmap === undefined) {
+      ctx.log("vote-abstained", { round, reason: st.abstained ?? "no vote was decided" });
+      return undefined;
+    }
     const commitment = voteCommitment({ jobId: ctx.jobId, round, validator: ctx.wallet.address, bitmap: BigInt(st.bitmap!), salt: st.salt! });
     let tx: string;
     try {
@@ -173,11 +284,13 @@ export class ValidatorRole {
     }
     ctx.state.save(round, { committed: true });
     ctx.log("vote-committed", { round, bitmap: st.bitmap, tx });
+    return { bitmap: st.bitmap, tx };
   }
 
-  async revealVote(round: bigint): Promise<void> {
+  async revealVote(round: bigint): Promise<{ bitmap: string; tx: string }> {
     const st = this.ctx.state.round(round);
-    if (!st.committed || st.bitmap === undefined) throw new Error(`round ${round}: this validator has no committed vote to reveal (state file ${this.ctx.cfg.dataDir}/state.json)`);
+    if (st.revealed) throw new TooLateError(`round ${round}: this validator already revealed its vote`);
+    if (!st.committed || st.bitmap === undefined) throw new Error(`round ${round}: this validator has no committed vote to reveal (state file ${this.ctx.state.file})`);
     let tx: string;
     try {
       tx = (await this.ctx.send("revealVote", [this.ctx.jobId, round, BigInt(st.bitmap!), st.salt!])).hash;
@@ -188,6 +301,7 @@ export class ValidatorRole {
     }
     this.ctx.state.save(round, { revealed: true });
     this.ctx.log("vote-revealed", { round, tx });
+    return { bitmap: st.bitmap, tx };
   }
 
   /** A permissionless step: whoever is first does it; the others see it already done. */
@@ -201,9 +315,18 @@ export class ValidatorRole {
     }
   }
 
-  /** Aggregates the accepted updates (the chain's accepted set, in index order) and attests the CID. */
+  /**
+   * Aggregates the accepted updates (the chain's accepted set, in index order) and attests the CID.
+   * Throws before any work when the round is not finalized yet (naming its phase), and TooLateError
+   * when the round's attestation is over or this validator's attestation came too late or twice.
+   */
   async attest(round: bigint): Promise<void> {
     const ctx = this.ctx;
+    const now = await this.phaseNow();
+    if (now.round === round && now.phase < Phase.Attest) throw new Error(`round ${round} is not finalized yet: it is in phase ${phaseName(now.phase)}`);
+    if (now.round !== round || now.phase !== Phase.Attest) {
+      throw new TooLateError(`round ${round}'s attestation is over (the job is in round ${now.round}, phase ${phaseName(now.phase)})`);
+    }
     const res = await ctx.chain.coord.getFunction("roundResult")(ctx.jobId, round);
     const accepted = BigInt(res.acceptedBitmap);
     const t0 = performance.now();
@@ -232,11 +355,9 @@ export class ValidatorRole {
     ctx.log("aggregated", { round, updates: contributions.length, aggregateMs: Math.round(t1 - t0), pinMs: Math.round(performance.now() - t1) });
     const { digest, codec } = cidToChain(cid);
     ctx.state.save(round, { modelCid: cid.toString() });
-    let attested = false;
     try {
       const rc = await ctx.send("attestModel", [ctx.jobId, round, digest, codec]);
       ctx.log("attested", { round, model: cid.toString(), updates: contributions.length, tx: rc.hash });
-      attested = true;
     } catch (e) {
       // Enough others attested first: the round (or the whole job) moved on without this attestation;
       // or this validator may not attest it (it revealed no vote in the round, or attested already).
@@ -248,11 +369,15 @@ export class ValidatorRole {
       const [now, phase] = (await ctx.chain.coord.getFunction("phaseOf")(ctx.jobId)) as [bigint, bigint];
       const movedOn = now !== round || Number(phase) !== Phase.Attest;
       if (!expected && !movedOn) throw e;
-      ctx.log("attest-late", { round, model: cid.toString(), reason: expected ? (e as ChainError).errorName : (e as Error).message.slice(0, 120) });
+      const reason = expected ? (e as ChainError).errorName : (e as Error).message.slice(0, 120);
+      ctx.log("attest-late", { round, model: cid.toString(), reason });
+      ctx.state.save(round, { attested: true });
+      this.deltas.delete(String(round));
+      throw new TooLateError(`round ${round}: the attestation of ${cid} came too late (${reason})`);
     }
     ctx.state.save(round, { attested: true });
     this.deltas.delete(String(round));
-    if (attested) await this.reportScore(round, cid, next);
+    await this.reportScore(round, cid, next);
   }
 
   /**
@@ -361,7 +486,7 @@ export class ValidatorRole {
     const ctx = this.ctx;
     const coord = ctx.chain.coord;
     const res = (await coord.getFunction("roundResult")(ctx.jobId, round)) as RoundResultView;
-    const { voteRevealEnd, slashDeadline } = roundWindows(await ctx.config(), BigInt(res.start));
+    const { voteReveal: voteRevealEnd, slash: slashDeadline } = roundDeadlines(res.start, await ctx.config());
     if (now >= slashDeadline) return true;
     const committed = (await coord.queryFilter(coord.filters.UpdateCommitted!(ctx.jobId, round), 0)) as EventLog[];
     // A round that never got a commitment has nothing to slash once decided, or once the job is over.

@@ -9,7 +9,7 @@
  */
 import { encodeArtifact, type ErrorFeedback, type Tensor } from "../artifacts/index.ts";
 import { ChainError } from "../chain/client.ts";
-import { hasBit, JobStatus, Outcome, Phase, randomSalt, updateCommitment } from "../chain/protocol.ts";
+import { hasBit, JobStatus, Outcome, Phase, phaseName, randomSalt, updateCommitment } from "../chain/protocol.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { localUpdate, Trainer } from "../training/trainer.ts";
 import { zerosLike } from "../training/delta.ts";
@@ -50,6 +50,8 @@ export class WorkerRole {
   private feedback?: ErrorFeedback;
   /** Set by `settle`: nothing is left to claim or release (the daemon stops once the job has ended). */
   settled = false;
+  /** Rounds whose commit phase this worker missed, once said. */
+  private readonly missed = new Set<bigint>();
 
   constructor(ctx: NodeContext, hooks: WorkerHooks = {}) {
     this.ctx = ctx;
@@ -81,8 +83,31 @@ export class WorkerRole {
     // Settle first: the previous round's lock must be released before this round's commitment locks again.
     await this.settle(round, phase);
     const st = this.ctx.state.round(round);
+    if (phase > Phase.Commit && phase < Phase.Completed && !st.committed && !this.missed.has(round)) {
+      // Said once per round: a worker that started late, or trained past the commit window, is not silent.
+      this.missed.add(round);
+      this.ctx.say(`round ${round}: its commit phase closed (the round is in ${phaseName(phase)}) before this worker committed${st.cid ? " (its update was trained too late)" : ""}; it joins round ${round + 1n}`, { round, phase: phaseName(phase) });
+    }
     if (phase === Phase.Commit && !st.committed) await this.commit(round);
     else if (phase === Phase.Reveal && st.committed && !st.revealed && !st.revealRefused) await this.reveal(round);
+  }
+
+  /**
+   * When time-budgeted training must stop (performance.now() time; undefined: train.epochs exactly):
+   * `budget` seconds from now, or for "auto" what is left of the round's commit window less a margin for
+   * encoding, pinning and the commitment (a fifth of the window, at least 2 s). The minimum of
+   * train.epochs is trained even when nothing is left.
+   */
+  private async trainingDeadline(round: bigint): Promise<number | undefined> {
+    const budget = this.ctx.cfg.train!.budget;
+    if (budget === undefined) return undefined;
+    if (budget !== "auto") return performance.now() + budget * 1000;
+    const ctx = this.ctx;
+    const res = (await ctx.chain.coord.getFunction("roundResult")(ctx.jobId, round)) as { start: bigint };
+    const c = await ctx.config();
+    const margin = Math.max(2, Number(c.commitPeriod) / 5);
+    const left = Number(BigInt(res.start) + c.commitPeriod - (await ctx.chainNow())) - margin;
+    return performance.now() + Math.max(0, left) * 1000;
   }
 
   private async commit(round: bigint): Promise<void> {
@@ -94,7 +119,8 @@ export class WorkerRole {
       const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
       const t1 = performance.now();
       const { data, trainer } = await this.prepare();
-      const { delta: own, losses } = this.hooks.skipTraining ? { delta: zerosLike(base), losses: [] } : await localUpdate(trainer, base, data, { epochs: cfg.epochs, seed: Number(round) });
+      const until = await this.trainingDeadline(round);
+      const { delta: own, losses } = this.hooks.skipTraining ? { delta: zerosLike(base), losses: [] } : await localUpdate(trainer, base, data, { epochs: cfg.epochs, seed: Number(round), until, maxEpochs: cfg.maxEpochs });
       const t2 = performance.now();
       // The chain refuses a reveal declaring more than the job's maxSamplesPerUpdate: declare at most that
       // (the header and the reveal must agree, and FedAvg weighs by the declared count).
@@ -115,7 +141,8 @@ export class WorkerRole {
       }
       ctx.state.save(round, { cid: cid.toString(), salt: randomSalt(), numSamples: String(declared) });
       const ms = { fetchMs: Math.round(t1 - t0), trainMs: Math.round(t2 - t1), encodeMs: Math.round(t3 - t2), pinMs: Math.round(performance.now() - t3) };
-      ctx.log("trained", { round, samples: data.n, declared, loss: losses.length ? losses[losses.length - 1]!.toFixed(4) : "untrained", cid: cid.toString(), bytes: bytes.length, ...ms });
+      const perEpoch = Math.floor(data.n / cfg.batch);
+      ctx.log("trained", { round, samples: data.n, declared, steps: losses.length, epochs: Number((losses.length / perEpoch).toFixed(2)), loss: losses.length ? losses[losses.length - 1]!.toFixed(4) : "untrained", cid: cid.toString(), bytes: bytes.length, ...ms });
       st = ctx.state.round(round);
     }
     const { digest, codec } = cidToChain(CID.parse(st.cid!));

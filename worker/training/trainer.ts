@@ -123,10 +123,15 @@ export class Trainer {
     return Float32Array.from(out.losses!.data as Float32Array);
   }
 
-  /** E epochs over `data`, shuffled from `seed`; calls `onProgress` after every session.run. */
+  /**
+   * E epochs over `data`, each shuffled afresh from `seed`; calls `onProgress` after every session.run.
+   * With `until` (a performance.now() time), E is the minimum: training goes on, epoch after epoch (the
+   * last one possibly partial), as long as time is left, checked after every session.run, and stops at
+   * `maxEpochs` if given. Returns the per-step losses.
+   */
   async train(
     data: Dataset,
-    o: { epochs: number; seed: number; onProgress?: (done: number, total: number, loss: number) => void },
+    o: { epochs: number; seed: number; until?: number; maxEpochs?: number; onProgress?: (done: number, total: number, loss: number) => void },
   ): Promise<Float32Array> {
     const B = this.opts.batch;
     const K = this.opts.steps;
@@ -134,18 +139,21 @@ export class Trainer {
     if (perEpoch === 0) throw new RangeError(`${data.n} samples cannot fill one batch of ${B}`);
     const rand = prng(o.seed);
     const losses: number[] = [];
-    const total = perEpoch * o.epochs;
-    for (let e = 0; e < o.epochs; e++) {
+    const minimum = perEpoch * o.epochs;
+    const epochs = o.until === undefined ? o.epochs : (o.maxEpochs ?? Infinity);
+    const total = o.until === undefined ? minimum : perEpoch * (Number.isFinite(epochs) ? epochs : o.epochs);
+    for (let e = 0; e < epochs; e++) {
       const order = Uint32Array.from({ length: data.n }, (_, i) => i);
       for (let i = order.length - 1; i > 0; i--) {
         const j = Math.floor(rand() * (i + 1));
         [order[i], order[j]] = [order[j]!, order[i]!];
       }
       for (let s = 0; s < perEpoch; s += K) {
+        if (o.until !== undefined && losses.length >= minimum && performance.now() >= o.until) return Float32Array.from(losses);
         const k = Math.min(K, perEpoch - s);
         const l = await this.runSteps(data, order.subarray(s * B, (s + k) * B), k);
         losses.push(...l);
-        o.onProgress?.(losses.length, total, l[l.length - 1]!);
+        o.onProgress?.(losses.length, Math.max(total, losses.length), l[l.length - 1]!);
       }
     }
     return Float32Array.from(losses);
@@ -154,9 +162,15 @@ export class Trainer {
 
 /**
  * One round of local training: from `base`, E epochs on `data` (shuffled from `seed`, the optimizer
- * started afresh); returns the update (trained − base) and the per-step losses. What a worker submits.
+ * started afresh), or with `until` at least E epochs and as many more steps as fit before it; returns
+ * the update (trained − base) and the per-step losses. What a worker submits.
  */
-export async function localUpdate(trainer: Trainer, base: Tensor[], data: Dataset, o: { epochs: number; seed: number }): Promise<{ delta: Tensor[]; losses: Float32Array }> {
+export async function localUpdate(
+  trainer: Trainer,
+  base: Tensor[],
+  data: Dataset,
+  o: { epochs: number; seed: number; until?: number; maxEpochs?: number },
+): Promise<{ delta: Tensor[]; losses: Float32Array }> {
   trainer.params = new Map(base.map((t) => [t.name, Float32Array.from(t.data)]));
   trainer.resetOptimizer();
   const losses = await trainer.train(data, o);

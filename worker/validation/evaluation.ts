@@ -58,13 +58,30 @@ export class HeldOutSet {
   round(base: Tensor[], seed: number): Evaluation {
     const recipe = this.recipe;
     const params = (ts: Tensor[]) => new Map(ts.map((t) => [t.name, t.data]));
+    // Each model (base, or base + one delta) is evaluated once per round, on every class part: the
+    // per-class losses (the rules) and the whole-set score (the round evaluation a hook sees) share it.
+    let baseParts: Promise<{ loss: number; accuracy: number }[]> | undefined;
+    const byDelta = new WeakMap<Tensor[], Promise<{ loss: number; accuracy: number }[]>>();
+    const parts = (delta: Tensor[] | null) => {
+      const run = async () => {
+        const p = params(delta ? applyDelta(base, delta) : base);
+        const out = [];
+        for (const part of this.parts) out.push(await evaluate(this.spec, p, part, { cache: this.sessions }));
+        return out;
+      };
+      if (!delta) return (baseParts ??= run());
+      let r = byDelta.get(delta);
+      if (!r) byDelta.set(delta, (r = run()));
+      return r;
+    };
+    const sizes = this.parts.map((p) => p.n);
     return {
       classes: this.classes,
-      classLosses: async (delta) => {
-        const p = params(delta ? applyDelta(base, delta) : base);
-        const out: number[] = [];
-        for (const part of this.parts) out.push((await evaluate(this.spec, p, part, { cache: this.sessions })).loss);
-        return out;
+      classLosses: async (delta) => (await parts(delta)).map((r) => r.loss),
+      score: async (delta) => {
+        const rs = await parts(delta);
+        const w = (f: (r: { loss: number; accuracy: number }) => number) => rs.reduce((s, r, i) => s + f(r) * sizes[i]!, 0) / this.data.n;
+        return { loss: w((r) => r.loss), accuracy: this.spec.loss === "mse" ? null : w((r) => r.accuracy) };
       },
       reference: async () => {
         this.trainer ??= Trainer.create(this.spec, { batch: recipe.batch, steps: 16, threads: this.threads, optimizer: { kind: "sgd", lr: recipe.lr, momentum: recipe.momentum } });

@@ -9,7 +9,7 @@
  */
 import { ArtifactError, decodeArtifact, type DecodeLimits, type Tensor } from "../artifacts/index.ts";
 import { flatten } from "../training/delta.ts";
-import { l2, type Candidate, type HeldOut, type PastDelta } from "./rule.ts";
+import { l2, type Candidate, type HeldOut, type PastDelta, type Verdict } from "./rule.ts";
 import { RULES, type RuleConfig } from "./rules/index.ts";
 
 export interface Revealed {
@@ -53,6 +53,11 @@ export interface Evaluation {
   classLosses(delta: Tensor[] | null): Promise<number[]>;
   /** The validator's own update from the base on its held-out data. */
   reference(): Promise<Tensor[]>;
+  /**
+   * Mean loss and accuracy of base + delta (`null`: the base) on the whole held-out set (accuracy null for
+   * a regression task): what a decision hook sees (roundEvaluation.ts). Absent: the hook sees no scores.
+   */
+  score?(delta: Tensor[] | null): Promise<{ loss: number; accuracy: number | null }>;
   /** The class label of each entry `classLosses` returns (absent or empty: a regression task). */
   classes?: readonly number[];
 }
@@ -109,13 +114,16 @@ function heldOutOf(evaluation: Evaluation): HeldOut {
  * Decides a round: the structural checks, then the rules in order. `history`: deltas of the job's
  * earlier rounds (ReplayMemory). Returns the accept bitmap, every decision (index order) and the
  * candidates (structurally valid updates, with their flattened deltas) for the caller to remember.
+ * With `independent`, also every rule's verdict on every candidate, each rule judging all of them as if
+ * it were alone (`verdicts`: index → rule → verdict): what a decision hook sees, whatever the built-in
+ * conjunction rejected first.
  */
 export async function decideRound(
   revealed: Revealed[],
   policy: Policy,
   evaluation: Evaluation,
-  opts: { round: number; history?: readonly PastDelta[] },
-): Promise<{ bitmap: bigint; decisions: Decision[]; candidates: Candidate[] }> {
+  opts: { round: number; history?: readonly PastDelta[]; independent?: boolean },
+): Promise<{ bitmap: bigint; decisions: Decision[]; candidates: Candidate[]; verdicts?: Map<number, Record<string, Verdict>> }> {
   const decisions = revealed.map((r) => checkStructure(r, policy));
   const all: Candidate[] = [];
   for (const d of decisions) {
@@ -125,21 +133,32 @@ export async function decideRound(
     all.push({ index: d.index, worker: "0x" + hex(r.worker), numSamples: r.numSamples, delta: d.delta!, flat, norm: l2(flat) });
   }
   const view = { round: opts.round, all, history: opts.history ?? [], heldOut: heldOutOf(evaluation) };
-  let alive = all;
-  for (const { rule: name, ...params } of policy.rules) {
-    if (alive.length === 0) break;
+  const judge = async (name: string, params: object, candidates: Candidate[]) => {
     const rule = RULES.get(name);
     if (!rule) throw new Error(`unknown acceptance rule "${name}"`);
-    const verdicts = await rule.judge({ ...view, candidates: alive }, params);
-    if (verdicts.length !== alive.length) throw new Error(`acceptance rule "${name}" returned ${verdicts.length} verdicts for ${alive.length} candidates`);
+    const verdicts = await rule.judge({ ...view, candidates }, params);
+    if (verdicts.length !== candidates.length) throw new Error(`acceptance rule "${name}" returned ${verdicts.length} verdicts for ${candidates.length} candidates`);
+    return verdicts;
+  };
+  const independent = opts.independent ? new Map<number, Record<string, Verdict>>(all.map((c) => [c.index, {}])) : undefined;
+  const keyOf = (name: string, i: number) => (policy.rules.slice(0, i).some((r) => r.rule === name) ? `${name}#${i + 1}` : name);
+  let alive = all;
+  for (const [i, { rule: name, ...params }] of policy.rules.entries()) {
+    if (alive.length === 0 && !independent) break;
+    const verdicts = alive.length ? await judge(name, params, alive) : [];
     const kept: Candidate[] = [];
-    alive.forEach((c, i) => {
-      const v = verdicts[i]!;
+    alive.forEach((c, j) => {
+      const v = verdicts[j]!;
       const d = decisions.find((x) => x.index === c.index)!;
       Object.assign(d.metrics, v.metrics);
       if (v.pass) kept.push(c);
       else Object.assign(d, { accept: false, code: v.code ?? name, rule: name, reason: v.reason ?? `rejected by rule "${name}"` });
     });
+    if (independent && all.length) {
+      // Judged alone, on every candidate: the sequential verdicts are these when no earlier rule rejected any.
+      const alone = alive.length === all.length ? verdicts : await judge(name, params, all);
+      all.forEach((c, j) => (independent.get(c.index)![keyOf(name, i)] = alone[j]!));
+    }
     alive = kept;
   }
   let bitmap = 0n;
@@ -148,5 +167,5 @@ export async function decideRound(
     d.reason = `accepted by ${policy.rules.map((r) => r.rule).join(", ") || "the structural checks"}`;
     bitmap |= 1n << BigInt(d.index);
   }
-  return { bitmap, decisions, candidates: all };
+  return { bitmap, decisions, candidates: all, ...(independent ? { verdicts: independent } : {}) };
 }
