@@ -310,6 +310,15 @@ async function main() {
 
   // Live view: one block of lines per decided round.
   const test = await loadMnist("test");
+  // Where the chart starts: the initial model's test accuracy (round 0).
+  const initialAccuracy = (await evaluate(SPEC, init, test)).accuracy;
+  const attackerWallets = workers.filter((_, i) => isAttacker(i));
+  const attackerStake = async () => {
+    let total = 0n;
+    for (const w of attackerWallets) total += (await stake.getFunction("stakeOf")(w.address)) as bigint;
+    return Number(total) / 1e18;
+  };
+  const attackerStakeAtStart = ATTACK ? await attackerStake() : null;
   const rounds: { round: number; testAccuracy: number | null; heldOut?: ReturnType<typeof roundScore>; slashes: { account: string; reason: string; amount: string }[]; [k: string]: unknown }[] = [];
   const shown = new Set<string>();
   // The live dashboard (what `fedstake dashboard` serves), with the validators' decision logs and, beside
@@ -409,6 +418,9 @@ async function main() {
         outcome,
         modelCid,
         testAccuracy,
+        accepted: updates.length - rejected.length,
+        rejected: rejected.length,
+        attackerStake: ATTACK ? await attackerStake() : null,
         updates: updates.map(({ name, worker, malicious, accepted, reason, scores }) => ({ worker, name, malicious, accepted, reason, scores })),
         attestations,
         slashes,
@@ -492,7 +504,7 @@ async function main() {
   writeFileSync(join(runDir, "ledger.json"), JSON.stringify(ledger, null, 2) + "\n");
   writeFileSync(join(runDir, "crashes.json"), JSON.stringify(crashes, null, 2) + "\n");
   writeFileSync(join(runDir, "rounds.json"), JSON.stringify(rounds, null, 2) + "\n");
-  writeFileSync(join(runDir, "accuracy.html"), chart(rounds));
+  writeFileSync(join(runDir, "accuracy.html"), chart(rounds, { initialAccuracy, attackerStakeAtStart }));
   const latest = join(RUNS, "latest");
   rmSync(latest, { force: true });
   symlinkSync(stamp, latest);
@@ -502,15 +514,41 @@ async function main() {
   say(`\nreport: ${runDir} (${latest}): rounds.json, accounts.json, ledger.json, accuracy.html — ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
 
-/** A self-contained HTML page with the test accuracy per round as an SVG line chart. */
-function chart(rounds: { round: number; testAccuracy: number | null }[]): string {
-  const pts = rounds.filter((r) => r.testAccuracy !== null) as { round: number; testAccuracy: number }[];
-  const W = 640;
-  const H = 360;
-  const pad = 50;
+/**
+ * A self-contained HTML page: the global model's test accuracy per round from the initial model (round
+ * 0), the round's accepted and rejected updates as bars, and the attackers' stake (right axis) as it
+ * was when each round was shown, so the picture shows what the demo claims.
+ */
+function chart(
+  rounds: { round: number; testAccuracy: number | null; accepted?: unknown; rejected?: unknown; attackerStake?: unknown }[],
+  o: { initialAccuracy: number; attackerStakeAtStart: number | null },
+): string {
+  const pts = [{ round: 0, testAccuracy: o.initialAccuracy }, ...(rounds.filter((r) => r.testAccuracy !== null) as { round: number; testAccuracy: number }[])];
+  const W = 720;
+  const H = 380;
+  const pad = 56;
   const maxR = Math.max(1, ...rounds.map((r) => r.round));
-  const x = (r: number) => pad + ((r - 0) / maxR) * (W - 2 * pad);
+  const x = (r: number) => pad + (r / maxR) * (W - 2 * pad);
   const y = (a: number) => H - pad - a * (H - 2 * pad);
+  const maxUpdates = Math.max(1, ...rounds.map((r) => Number(r.accepted ?? 0) + Number(r.rejected ?? 0)));
+  const barH = (n: number) => (n / maxUpdates) * (H - 2 * pad) * 0.35;
+  const bw = Math.min(18, (W - 2 * pad) / (maxR + 1) / 3);
+  const bars = rounds
+    .map((r) => {
+      const [a, j] = [Number(r.accepted ?? 0), Number(r.rejected ?? 0)];
+      const cx = x(r.round);
+      return `<rect x="${cx - bw - 1}" y="${H - pad - barH(a)}" width="${bw}" height="${barH(a)}" fill="#2da44e" opacity="0.7"><title>round ${r.round}: ${a} accepted</title></rect>` +
+        `<rect x="${cx + 1}" y="${H - pad - barH(j)}" width="${bw}" height="${barH(j)}" fill="#cf222e" opacity="0.7"><title>round ${r.round}: ${j} rejected</title></rect>`;
+    })
+    .join("");
+  const stakeMax = o.attackerStakeAtStart ?? 0;
+  const ys = (v: number) => H - pad - (stakeMax > 0 ? v / stakeMax : 0) * (H - 2 * pad);
+  const stakePts = o.attackerStakeAtStart === null ? [] : [{ round: 0, v: o.attackerStakeAtStart }, ...rounds.filter((r) => typeof r.attackerStake === "number").map((r) => ({ round: r.round, v: r.attackerStake as number }))];
+  const stakeLine = stakePts.length
+    ? `<polyline fill="none" stroke="#bf8700" stroke-width="2" stroke-dasharray="6 4" points="${stakePts.map((p) => `${x(p.round).toFixed(1)},${ys(p.v).toFixed(1)}`).join(" ")}"/>` +
+      stakePts.map((p) => `<circle cx="${x(p.round)}" cy="${ys(p.v)}" r="3" fill="#bf8700"><title>attackers' stake ${p.v}</title></circle>`).join("") +
+      [0, 0.5, 1].map((f) => `<text x="${W - pad + 8}" y="${ys(f * stakeMax) + 4}" fill="#bf8700">${(f * stakeMax).toFixed(0)}</text>`).join("")
+    : "";
   const line = pts.map((p) => `${x(p.round).toFixed(1)},${y(p.testAccuracy).toFixed(1)}`).join(" ");
   const ticks = [0, 0.25, 0.5, 0.75, 1]
     .map((a) => `<line x1="${pad}" x2="${W - pad}" y1="${y(a)}" y2="${y(a)}" stroke="#ddd"/><text x="${pad - 8}" y="${y(a) + 4}" text-anchor="end">${a * 100}%</text>`)
@@ -518,13 +556,14 @@ function chart(rounds: { round: number; testAccuracy: number | null }[]): string
   const dots = pts
     .map((p) => `<circle cx="${x(p.round)}" cy="${y(p.testAccuracy)}" r="4" fill="#1f6feb"/><text x="${x(p.round)}" y="${y(p.testAccuracy) - 10}" text-anchor="middle">${(p.testAccuracy * 100).toFixed(1)}%</text>`)
     .join("");
-  const xt = rounds.map((r) => `<text x="${x(r.round)}" y="${H - pad + 18}" text-anchor="middle">${r.round}</text>`).join("");
+  const xt = [0, ...rounds.map((r) => r.round)].map((r) => `<text x="${x(r)}" y="${H - pad + 18}" text-anchor="middle">${r === 0 ? "initial" : r}</text>`).join("");
+  const legend = `<text x="${pad}" y="20" fill="#1f6feb">— test accuracy</text><text x="${pad + 130}" y="20" fill="#2da44e">■ accepted updates</text><text x="${pad + 270}" y="20" fill="#cf222e">■ rejected updates</text>${stakeLine ? `<text x="${pad + 410}" y="20" fill="#bf8700">- - attackers' stake (right axis, tokens)</text>` : ""}`;
   return `<!doctype html><meta charset="utf-8"><title>fedstake demo: test accuracy per round</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em}text{font-size:12px;fill:#333}</style>
-<h1>Global model test accuracy per round</h1><p>MNIST test set (10,000 images), model attested on chain after each round.</p>
-<svg width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg">${ticks}${xt}
+<h1>Global model test accuracy per round</h1><p>MNIST test set (10,000 images): the initial model, then the model attested on chain after each round; bars: the round's accepted and rejected updates (up to ${maxUpdates}).</p>
+<svg width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg">${legend}${ticks}${bars}${xt}
 <text x="${W / 2}" y="${H - 8}" text-anchor="middle">round</text>
-<polyline fill="none" stroke="#1f6feb" stroke-width="2" points="${line}"/>${dots}</svg>`;
+<polyline fill="none" stroke="#1f6feb" stroke-width="2" points="${line}"/>${dots}${stakeLine}</svg>`;
 }
 
 main().then(

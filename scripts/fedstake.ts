@@ -7,6 +7,10 @@
  */
 import { run } from "./cli/program.ts";
 
+// `npm run fedstake -- …` runs this in the package's folder; relative paths the user typed (--spec,
+// --out, CONFIG.json…) mean the folder they typed them in, which npm passes as INIT_CWD.
+if (process.env.npm_lifecycle_event === "fedstake" && process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
+
 const code = await run(process.argv.slice(2));
 // Commands that finished exit now: an embedded IPFS node or an RPC provider must not keep the process alive.
 // The demo (code undefined) stops its own processes and exits by itself.

@@ -106,6 +106,11 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     // As package.json's "bin" runs it: the file itself, through its #!/usr/bin/env node line.
     const bin = spawnSync(join(ROOT, "scripts/fedstake.ts"), ["--version"], { env: { ...env, PATH: `${dirname(process.execPath)}:${env.PATH}` }, encoding: "utf8" });
     expect([bin.status, bin.stdout]).to.deep.equal([0, `${version}\n`]);
+    // Under `npm run fedstake -- …` (npm runs it in the package's folder) a relative path means the folder it was typed in.
+    const elsewhere = mkdtempSync(join(tmpdir(), "fedstake-cwd-"));
+    writeFileSync(join(elsewhere, "mine.json"), JSON.stringify({ role: "bogus" }));
+    const viaNpm = spawnSync("npm", ["--prefix", ROOT, "run", "--silent", "fedstake", "--", "vote", "evaluate", "mine.json"], { cwd: elsewhere, env: { ...env, PATH: `${dirname(process.execPath)}:${env.PATH}` }, encoding: "utf8" });
+    expect(viaNpm.stderr, viaNpm.stderr).to.match(/node config mine\.json: role must be "worker" or "validator" \(got "bogus"\)/);
     const noKey = await cli(["stake", "--amount", "1"]);
     expect(noKey.code).to.equal(1);
     expect(noKey.err).to.match(/no signing key: pass --keystore FILE .* or set FEDSTAKE_PRIVATE_KEY/);

@@ -104,6 +104,37 @@ describe("fedstake dashboard", function () {
     expect(await status(`localhost:${port}`)).to.equal(200);
   });
 
+  it("pushes the snapshot as server-sent events: at once, then on every new block", async function () {
+    const ctl = new AbortController();
+    const res = await fetch(new URL("/api/events", dash.url), { signal: ctl.signal });
+    expect(res.headers.get("content-type")).to.equal("text/event-stream");
+    const reader = res.body!.getReader();
+    let buffer = "";
+    const nextSnapshot = async (): Promise<Snapshot> => {
+      for (;;) {
+        const at = buffer.indexOf("\n\n");
+        if (at >= 0) {
+          const message = buffer.slice(0, at);
+          buffer = buffer.slice(at + 2);
+          const data = message.split("\n").find((l) => l.startsWith("data: "));
+          if (data) return JSON.parse(data.slice(6)) as Snapshot;
+          continue;
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error("the event stream ended");
+        buffer += new TextDecoder().decode(value);
+      }
+    };
+    try {
+      const first = await nextSnapshot();
+      await helpers.mine();
+      const second = await nextSnapshot();
+      expect(second.block).to.be.above(first.block);
+    } finally {
+      ctl.abort();
+    }
+  });
+
   it("shows the phase with its deadline in chain time before the job starts and during round 1", async function () {
     let s = await job();
     const cfg = await p.coord.jobConfig(jobId);
@@ -206,7 +237,9 @@ describe("fedstake dashboard", function () {
       // Round 2 is open: the page names its phase and counts down to its end.
       expect(await page.locator("#phase-name").textContent()).to.equal("Commit");
       expect(await page.locator("#countdown").textContent()).to.match(/\d+s$/);
-      // Round 2 played while the page is open: it appears within a poll or two.
+      // The page follows the server's event stream (no polling while it is up).
+      await page.waitForFunction(`document.getElementById("footer")?.textContent.includes("pushed on every new block")`, undefined, { timeout: 10_000 });
+      // Round 2 played while the page is open: it appears as its blocks are pushed.
       await round2();
       await page.waitForSelector("#round-2 .vote", { timeout: 15_000 });
       await page.waitForFunction(`document.getElementById("phase-name")?.textContent === "Completed"`, undefined, { timeout: 15_000 });

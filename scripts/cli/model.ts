@@ -25,7 +25,6 @@ import { cidFromChain } from "../../worker/storage/store.ts";
 import { inferenceModel } from "../../worker/training/model.ts";
 import type { ModelSpec } from "../../worker/training/spec.ts";
 import { evaluate } from "../../worker/training/trainer.ts";
-import { TooLateError } from "../../worker/node/errors.ts";
 import {
   chainOptions,
   currentRound,
@@ -180,8 +179,6 @@ export function registerModel(program: Command): void {
     await withNode(ctx, o, async (round) => {
       await new ValidatorRole(ctx).attest(round);
       const logged = events();
-      const late = logged.find((e) => e.event === "attest-late");
-      if (late) throw new TooLateError(`round ${round}: too late to attest model ${String(late.model)} (${String(late.reason)}): the round moved on without this attestation`);
       const done = logged.find((e) => e.event === "attested");
       const result = {
         job: ctx.jobId.toString(),

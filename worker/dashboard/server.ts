@@ -1,11 +1,12 @@
 /**
  * The dashboard's HTTP server: the page (worker/dashboard/page/), the chart library from
- * node_modules, and /api/job, the job's snapshot as JSON (snapshot.ts), which the page polls. It
- * listens on 127.0.0.1 only, and the page loads nothing from anywhere else (its Content-Security-Policy
- * allows only this origin).
+ * node_modules, /api/job, the job's snapshot as JSON (snapshot.ts), and /api/events, the same snapshot
+ * pushed as server-sent events whenever the chain has a new block (the page follows these; it reads
+ * /api/job only when its event stream is down). It listens on 127.0.0.1 only, and the page loads nothing
+ * from anywhere else (its Content-Security-Policy allows only this origin).
  */
 import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { dirname, join, resolve } from "node:path";
@@ -32,6 +33,8 @@ export interface DashboardOptions extends SnapshotSource {
   port?: number;
   /** How long a snapshot is served before the chain is read again (ms, default 1000). */
   cacheMs?: number;
+  /** How often the event stream looks for a new block (ms, default 500). */
+  blockPollMs?: number;
 }
 
 export interface Dashboard {
@@ -57,6 +60,35 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     });
     return body;
   };
+  // Server-sent events: one loop for every open stream, reading the block number and pushing a fresh
+  // snapshot when it changed; a comment line every 15 s keeps idle connections open.
+  const streams = new Set<ServerResponse>();
+  let following = false;
+  const follow = async () => {
+    if (following) return;
+    following = true;
+    let last = -1;
+    let beat = Date.now();
+    while (streams.size > 0) {
+      try {
+        const block = await o.provider.getBlockNumber();
+        if (block !== last) {
+          // A new block: read the chain now, not a snapshot cached from the block before.
+          cached = undefined;
+          const body = await current();
+          last = block;
+          for (const s of streams) s.write(`data: ${body}\n\n`);
+        } else if (Date.now() - beat > 15_000) {
+          for (const s of streams) s.write(": still here\n\n");
+          beat = Date.now();
+        }
+      } catch (e) {
+        for (const s of streams) s.write(`event: failure\ndata: ${json({ error: (e as Error).message })}\n\n`);
+      }
+      await new Promise((r) => setTimeout(r, o.blockPollMs ?? 500));
+    }
+    following = false;
+  };
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname;
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -74,6 +106,14 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
         (body) => res.writeHead(200, { ...HEADERS, "Content-Type": "application/json" }).end(body),
         (e: Error) => res.writeHead(502, { ...HEADERS, "Content-Type": "application/json" }).end(json({ error: e.message })),
       );
+      return;
+    }
+    if (path === "/api/events") {
+      res.writeHead(200, { ...HEADERS, "Content-Type": "text/event-stream", Connection: "keep-alive" });
+      res.write("retry: 2000\n\n");
+      streams.add(res);
+      req.on("close", () => streams.delete(res));
+      void follow();
       return;
     }
     if (path === "/favicon.ico") {
@@ -104,6 +144,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     url: `http://127.0.0.1:${port}/`,
     close: () =>
       new Promise<void>((ok) => {
+        for (const s of streams) s.end();
+        streams.clear();
         server.closeAllConnections();
         server.close(() => ok());
       }),

@@ -146,7 +146,13 @@ const fileSchema = z
       decide: z
         .strictObject(
           {
-            command: z.union([text("a command"), z.array(text("a word"), { error: "must be a list of words" }).min(1, { error: "must name a program" })], { error: 'must be a program path or argv, like ["./rule.sh"]' }),
+            command: z.union(
+              [
+                text("a command").refine((c) => !/\s/.test(c), { error: 'is one program (no shell): write its words as a list, like ["python3", "rule.py"]' }),
+                z.array(text("a word"), { error: "must be a list of words" }).min(1, { error: "must name a program" }),
+              ],
+              { error: 'must be a program path or argv, like ["./rule.sh"]' },
+            ),
             timeoutMs: positiveInt.default(30_000),
             onFailure: z.enum(["abstain", "builtin"], { error: 'must be "abstain" or "builtin"' }).default("abstain"),
           },

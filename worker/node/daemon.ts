@@ -115,7 +115,7 @@ export async function runDaemon(ctx: NodeContext, hooks: DaemonHooks = {}, opts:
         progressRead = Date.now();
         // A person watching sees the phase, who acted, and the countdown, not silence (read after the
         // node's own step, which must not wait for it).
-        const p = await phaseProgress(ctx.chain.coord, ctx.jobId, await ctx.config());
+        const p = await phaseProgress(ctx.chain.coord, ctx.jobId, await ctx.config(), { round, phase });
         const key = p.text.replace(/ · closes in \d+ s$| · in \d+ s$/, "");
         if (key !== said.text || Date.now() - said.at >= PROGRESS_EVERY_MS) {
           ctx.say(p.text, { round: p.round, phase: phaseName(p.phase) });

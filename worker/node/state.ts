@@ -42,44 +42,58 @@ interface StateFileContent {
  */
 export const stateKey = (chainId: number | bigint, coordinator: string, jobId: bigint | number): string => `${chainId}:${coordinator.toLowerCase()}:${jobId}`;
 
+/**
+ * The state file of one job. Every read goes to the file and every save re-reads it, patches one round
+ * and writes it back atomically, so a node command run beside the daemon of the same data directory (or
+ * a daemon of another job) does not overwrite what the other recorded. (Two saves at the very same
+ * moment can still race: run one daemon per job and data directory.)
+ */
 export class StateFile {
   readonly file: string;
   readonly key: string;
-  private readonly content: StateFileContent;
 
   constructor(dataDir: string, key: string) {
     this.file = join(dataDir, "state.json");
     this.key = key;
-    this.content = existsSync(this.file) ? StateFile.read(this.file) : { version: 2, jobs: {} };
+    this.read();
   }
 
-  private static read(file: string): StateFileContent {
+  private read(): StateFileContent {
+    if (!existsSync(this.file)) return { version: 2, jobs: {} };
     let raw: unknown;
     try {
-      raw = JSON.parse(readFileSync(file, "utf8"));
+      raw = JSON.parse(readFileSync(this.file, "utf8"));
     } catch (e) {
-      throw new Error(`state file ${file} cannot be read: ${(e as Error).message}`);
+      throw new Error(`state file ${this.file} cannot be read: ${(e as Error).message}`);
     }
     const c = raw as Partial<StateFileContent> & { rounds?: unknown };
     if (c && typeof c === "object" && c.version === 2 && c.jobs && typeof c.jobs === "object") return c as StateFileContent;
     if (c && typeof c === "object" && "rounds" in c) {
-      throw new Error(`state file ${file} is from an earlier fedstake and does not say which job it belongs to: move it away (its salts are needed only to finish that job's rounds with that version)`);
+      throw new Error(
+        `state file ${this.file} is from an earlier fedstake and does not say which job it belongs to. If it is this job's ` +
+          `(${this.key}: chain id, coordinator, job), convert it, keeping its salts: jq '{version: 2, jobs: {"${this.key}": .}}' ${this.file} > state.new && mv state.new ${this.file}`,
+      );
     }
-    throw new Error(`state file ${file} is not a fedstake state file (expected {"version": 2, "jobs": {…}})`);
+    throw new Error(`state file ${this.file} is not a fedstake state file (expected {"version": 2, "jobs": {…}})`);
   }
 
-  /** This job's state (rounds by number). */
+  /** This job's state (rounds by number), as the file holds it now. */
   get state(): NodeState {
-    return (this.content.jobs[this.key] ??= { rounds: {} });
+    return this.read().jobs[this.key] ?? { rounds: {} };
   }
 
+  /** Round `r`'s state as the file holds it now (a copy: change it with `save`). */
   round(r: bigint | number): RoundState {
-    return (this.state.rounds[String(r)] ??= {});
+    return this.state.rounds[String(r)] ?? {};
   }
 
-  /** Durably records `patch` for round `r` before returning. */
+  /** Durably records `patch` for round `r` before returning (a field set to undefined is removed). */
   save(r: bigint | number, patch: Partial<RoundState>): void {
-    Object.assign(this.round(r), patch);
-    writeFileAtomic(this.file, JSON.stringify(this.content, null, 1));
+    const content = this.read();
+    const job = (content.jobs[this.key] ??= { rounds: {} });
+    const round = (job.rounds[String(r)] ??= {});
+    Object.assign(round, patch);
+    for (const k of Object.keys(round) as (keyof RoundState)[]) if (round[k] === undefined) delete round[k];
+    writeFileAtomic(this.file, JSON.stringify(content, null, 1));
   }
 }

@@ -22,7 +22,7 @@ import { ReplayMemory } from "../validation/memory.ts";
 import { acceptedIndices, chainTime, roundEvaluation, type DecideFn, type RoundEvaluation } from "../validation/roundEvaluation.ts";
 import { checkStructure, decideRound, type Decision, type Revealed } from "../validation/validate.ts";
 import { modelArtifact, type NodeContext, type RoundResultView } from "./context.ts";
-import { commandHook } from "./decide.ts";
+import { checkHookProgram, runHookProgram, withTimeout } from "./decide.ts";
 import { TooLateError } from "./errors.ts";
 import { paramsOf } from "../training/model.ts";
 
@@ -56,9 +56,16 @@ export interface RoundVerdict {
 /** How a validator's vote is decided instead of by the built-in policy (worker/node/decide.ts). */
 export interface ValidatorHooks {
   decide?: DecideFn;
+  /** How long the hook may take (default 30 s; never past the vote-commit deadline less a margin). */
+  timeoutMs?: number;
   /** A failing or late hook: no vote this round ("abstain", the default) or the built-in policy's vote. */
   onFailure?: "abstain" | "builtin";
 }
+
+/** The default time a decision hook may take. */
+const HOOK_TIMEOUT_MS = 30_000;
+/** What a hook must leave of the vote-commit window for the commitment to be sent and mined. */
+const HOOK_MARGIN_S = 3;
 
 export class ValidatorRole {
   private readonly ctx: NodeContext;
@@ -74,29 +81,56 @@ export class ValidatorRole {
   /** The last decided round after which absent members were looked for. */
   private evictionsChecked = 0n;
 
-  /** The decision hook (a function given in code, else the node config's `decide` program), if any. */
-  private readonly decide?: DecideFn;
+  /**
+   * The decision hook, if any: a function given in code (it wins), else the node config's `decide`
+   * program; called with the round's evaluation and how long it may take.
+   */
+  private readonly decide?: (evaluation: RoundEvaluation, timeoutMs: number) => Promise<unknown>;
+  private readonly hookTimeoutMs: number;
   private readonly onFailure: "abstain" | "builtin";
+  /** Rounds in a row this validator abstained in (its hook failed), for the warning. */
+  private abstainedInARow = 0;
 
   constructor(ctx: NodeContext, hooks: ValidatorHooks = {}) {
     this.ctx = ctx;
     const cmd = ctx.cfg.decide;
-    this.decide = hooks.decide ?? (cmd ? commandHook(cmd.command, cmd.timeoutMs, { cwd: ctx.cfg.file ? dirname(ctx.cfg.file) : undefined }) : undefined);
+    const fn = hooks.decide;
+    if (fn) this.decide = (ev, ms) => withTimeout(Promise.resolve().then(() => fn(ev)), ms, "the decision hook");
+    else if (cmd) this.decide = (ev, ms) => runHookProgram(cmd.command, ev, ms, { cwd: ctx.cfg.file ? dirname(ctx.cfg.file) : undefined });
+    this.hookTimeoutMs = hooks.timeoutMs ?? (fn ? undefined : cmd?.timeoutMs) ?? HOOK_TIMEOUT_MS;
     this.onFailure = hooks.onFailure ?? cmd?.onFailure ?? "abstain";
   }
 
-  /** Loads the held-out data before the first round needs it. */
+  /** Loads the held-out data before the first round needs it; checks that the hook program can run. */
   async prepare(): Promise<HeldOutSet> {
-    // The policy is parsed (a validator's own `policy` included) and the held-out set checked here, at start:
-    // an error found at vote time would cost the vote and, round after round, the seat's bond.
+    // The policy is parsed (a validator's own `policy` included), the held-out set and the hook program
+    // checked here, at start: an error found at vote time would cost the vote and, round after round, the
+    // seat's bond.
+    if (!this.holdout && this.ctx.cfg.decide) checkHookProgram(this.ctx.cfg.decide.command[0]!);
     return (this.holdout ??= new HeldOutSet(this.ctx.spec, await this.ctx.dataset(), this.ctx.policy.reference, { threads: this.ctx.cfg.train?.threads ?? 1 }));
+  }
+
+  /**
+   * A commitment this node sent, that was mined, and that it did not get to record (the receipt was lost,
+   * or it crashed in between): the chain's vote slot holds exactly the commitment of its saved bitmap
+   * and salt. Recorded now, so that the vote is revealed rather than withheld (and slashed).
+   */
+  private async recoverCommit(round: bigint): Promise<boolean> {
+    const ctx = this.ctx;
+    const st = ctx.state.round(round);
+    if (st.committed || st.bitmap === undefined || st.salt === undefined) return false;
+    const commitment = voteCommitment({ jobId: ctx.jobId, round, validator: ctx.wallet.address, bitmap: BigInt(st.bitmap), salt: st.salt });
+    if ((await ctx.chain.coord.getFunction("voteSlotOf")(ctx.jobId, ctx.wallet.address)) !== commitment) return false;
+    ctx.state.save(round, { committed: true });
+    ctx.log("vote-committed", { round, bitmap: st.bitmap, tx: "(mined earlier, recorded now)" });
+    return true;
   }
 
   async tick(round: bigint, phase: number): Promise<void> {
     const st = this.ctx.state.round(round);
     if (phase === Phase.Reveal) await this.prefetch(round);
-    else if (phase === Phase.VoteCommit && !st.committed && st.abstained === undefined) await this.commitVote(round);
-    else if (phase === Phase.VoteReveal && st.committed && !st.revealed) await this.revealVote(round);
+    else if (phase === Phase.VoteCommit && !st.committed && st.abstained === undefined && !(await this.recoverCommit(round))) await this.commitVote(round);
+    else if (phase === Phase.VoteReveal && !st.revealed && (st.committed || (await this.recoverCommit(round)))) await this.revealVote(round);
     else if (phase === Phase.Finalize) {
       // The aggregate's attestation comes next, on the round's critical path: slashes wait a tick.
       await this.anyone("finalizeRound", round);
@@ -104,6 +138,7 @@ export class ValidatorRole {
     } else if (phase === Phase.Attest && !st.attested && st.revealed) {
       await this.attest(round).catch((e: unknown) => {
         if (!(e instanceof TooLateError)) throw e;
+        this.ctx.log("attest-skipped", { round, reason: e.message });
       });
     }
     else if (phase === Phase.AttestExpired) await this.anyone("skipAttestation", round);
@@ -159,7 +194,7 @@ export class ValidatorRole {
     const holdout = await this.prepare();
     const t0 = performance.now();
     const now = await this.phaseNow();
-    const final = now.round > round || now.phase >= Phase.VoteCommit;
+    const final = now.round > round || (now.round === round && now.phase >= Phase.VoteCommit);
     const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
     const updates = await revealedUpdates(ctx.chain.coord, ctx.jobId, round);
     const have = this.prefetched.get(String(round)) ?? new Map<string, Uint8Array>();
@@ -195,11 +230,12 @@ export class ValidatorRole {
     }
     this.deltas.set(String(round), kept);
     for (const r of this.deltas.keys()) if (BigInt(r) < round - 1n) this.deltas.delete(r);
-    let doc: RoundEvaluation | undefined;
-    if (document) {
+    // The evaluation document: what `vote evaluate --json` prints and a hook decides on. For a hook, a
+    // failure to build it is the hook's failure (onFailure applies), not a failed tick to run again.
+    const buildDocument = async (): Promise<RoundEvaluation> => {
       const res = (await ctx.chain.coord.getFunction("roundResult")(ctx.jobId, round)) as RoundResultView;
       const d = roundDeadlines(res.start, await ctx.config());
-      doc = await roundEvaluation({
+      return roundEvaluation({
         job: ctx.jobId,
         round: Number(round),
         phase: now.round === round ? phaseName(now.phase) : `over (the job is in round ${now.round})`,
@@ -212,7 +248,8 @@ export class ValidatorRole {
         evaluation,
         heldOutSamples: holdout.data.n,
       });
-    }
+    };
+    let doc = opts.document ? await buildDocument() : undefined;
     ctx.log("evaluated", { round, updates: updates.length, fetchMs: Math.round(t1 - t0), evalMs: Math.round(performance.now() - t1) });
 
     const st = ctx.state.round(round);
@@ -220,11 +257,21 @@ export class ValidatorRole {
     if (!final) return { rows, evaluation: doc, note: `the reveal phase is still open (phase ${phaseName(now.phase)}): nothing recorded, since more updates may be revealed` };
     let vote: bigint | undefined = bitmap;
     let note = "decided by the built-in policy";
-    if (this.decide) {
+    if (this.decide && updates.length === 0) {
+      // Nothing to decide: the empty vote, without asking the hook (a hook that trips over an empty round
+      // must not make this validator absent).
+      vote = 0n;
+      note = "no revealed updates: the empty vote, without the hook";
+    } else if (this.decide) {
       try {
-        const accepted = acceptedIndices(await this.decide(doc!), updates.length);
+        doc ??= await buildDocument();
+        // Never past the vote-commit deadline, less the time the commitment needs to be mined.
+        const left = Number(BigInt(doc.deadlines.voteCommit.at) - (await ctx.chainNow())) - HOOK_MARGIN_S;
+        const ms = Math.max(1000, Math.min(this.hookTimeoutMs, left * 1000));
+        const accepted = acceptedIndices(await this.decide(doc, ms), updates.length);
         vote = accepted.reduce((b, i) => b | (1n << BigInt(i)), 0n);
         note = "decided by the decision hook";
+        this.abstainedInARow = 0;
         ctx.log("hook-decided", { round, accepted });
       } catch (e) {
         const reason = (e as Error).message.slice(0, 300);
@@ -233,9 +280,16 @@ export class ValidatorRole {
           ctx.log("hook-failed", { round, reason, fallback: "builtin" });
         } else {
           vote = undefined;
+          this.abstainedInARow++;
           note = `the decision hook failed (${reason}): abstaining this round, as configured`;
           ctx.log("hook-failed", { round, reason, fallback: "abstain" });
           ctx.state.save(round, { abstained: reason });
+          const { maxMissedRounds } = await ctx.config();
+          ctx.say(
+            `round ${round}: NO VOTE — the decision hook failed (${reason}); ${this.abstainedInARow} round${this.abstainedInARow === 1 ? "" : "s"} in a row without a vote: ` +
+              `after ${maxMissedRounds} this validator is evicted and its bond slashed (fix the hook, or set "onFailure": "builtin")`,
+            { round },
+          );
         }
       }
     }
@@ -256,6 +310,7 @@ export class ValidatorRole {
   async commitVote(round: bigint, bitmap?: bigint): Promise<{ bitmap: string; tx: string } | undefined> {
     const ctx = this.ctx;
     if (ctx.state.round(round).committed) throw new TooLateError(`round ${round}: this validator already committed its vote`);
+    if (await this.recoverCommit(round)) throw new TooLateError(`round ${round}: this validator's vote was committed already (mined before it could be recorded; recorded now)`);
     const now = await this.phaseNow();
     if (now.round > round || (now.round === round && now.phase > Phase.VoteCommit)) {
       throw new TooLateError(`round ${round}'s vote-commit phase is over (the job is in round ${now.round}, phase ${phaseName(now.phase)})`);

@@ -106,7 +106,9 @@ export class WorkerRole {
     const res = (await ctx.chain.coord.getFunction("roundResult")(ctx.jobId, round)) as { start: bigint };
     const c = await ctx.config();
     const margin = Math.max(2, Number(c.commitPeriod) / 5);
-    const left = Number(BigInt(res.start) + c.commitPeriod - (await ctx.chainNow())) - margin;
+    // The later of chain time and this machine's clock: a chain that mines on demand lags behind.
+    const now = Math.max(Number(await ctx.chainNow()), Math.floor(Date.now() / 1000));
+    const left = Number(BigInt(res.start) + c.commitPeriod) - now - margin;
     return performance.now() + Math.max(0, left) * 1000;
   }
 

@@ -115,27 +115,50 @@ function render() {
   renderChart();
   renderValidators();
   renderRounds();
-  document.getElementById("footer").textContent = `read from the chain at block ${data.block}; refreshed every ${POLL_MS / 1000} s` + (data.decisionLogs ? `; ${data.decisionLogs} validator decision log(s)` : "; no validator decision log given: votes as revealed on chain");
+  document.getElementById("footer").textContent = `read from the chain at block ${data.block}; ${streaming ? "pushed on every new block" : `refreshed every ${POLL_MS / 1000} s`}` + (data.decisionLogs ? `; ${data.decisionLogs} validator decision log(s)` : "; no validator decision log given: votes as revealed on chain");
   document.body.dataset.loaded = "true";
 }
 
+/** A snapshot from the server (pushed or fetched): shown, and the error box hidden. */
+function show(body) {
+  data = body;
+  fetchedAt = Date.now();
+  document.getElementById("error").hidden = true;
+  render();
+}
+
+function showError(message) {
+  const box = document.getElementById("error");
+  box.hidden = false;
+  box.textContent = "could not read the job: " + message;
+}
+
+/** Fallback while the event stream is down: one read of /api/job every POLL_MS. */
 async function poll() {
+  if (streaming) return;
   try {
     const res = await fetch("/api/job", { cache: "no-store" });
     const body = await res.json();
     if (!res.ok) throw new Error(body.error || res.statusText);
-    data = body;
-    fetchedAt = Date.now();
-    document.getElementById("error").hidden = true;
-    render();
+    show(body);
   } catch (e) {
-    const box = document.getElementById("error");
-    box.hidden = false;
-    box.textContent = "could not read the job: " + e.message;
+    showError(e.message);
   } finally {
     setTimeout(poll, POLL_MS);
   }
 }
+
+// The server pushes a snapshot on every new block (server-sent events); the browser reconnects by itself.
+let streaming = false;
+const events = new EventSource("/api/events");
+events.onopen = () => (streaming = true);
+events.onmessage = (e) => show(JSON.parse(e.data));
+events.addEventListener("failure", (e) => showError(JSON.parse(e.data).error));
+events.onerror = () => {
+  if (!streaming) return;
+  streaming = false;
+  poll();
+};
 
 setInterval(renderPhase, 1000);
 poll();
