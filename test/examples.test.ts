@@ -25,7 +25,7 @@ import { join, resolve } from "node:path";
 import { HDNodeWallet, Mnemonic, type EventLog, type Wallet } from "ethers";
 import { attach, deployProtocol, sendTx, type Deployment } from "../worker/chain/client.ts";
 import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
-import { bitmapOf, Outcome } from "../worker/chain/protocol.ts";
+import { bitmapOf, Outcome, Phase } from "../worker/chain/protocol.ts";
 import type { NodeConfig } from "../worker/node/config.ts";
 import type { ModelSpec } from "../worker/training/spec.ts";
 
@@ -130,7 +130,8 @@ describe("examples/: a bash + jq validator, a TypeScript validator and a worker 
         // The built-in policy: copies and a loose norm bound (the example validators bring their own rules).
         validation: { rules: [{ rule: "duplicate" }, { rule: "norm", minRatio: 0, maxRatio: 10 }] },
         job: {
-          startIn: 40,
+          // Room for the sponsor's node to start and the validators to join before round 1 on a busy machine.
+          startIn: 75,
           numRounds: ROUNDS,
           rewardPerRound: "30",
           // Phases close once everyone has acted; these windows are the fallback.
@@ -157,6 +158,9 @@ describe("examples/: a bash + jq validator, a TypeScript validator and a worker 
     await until("the sponsor's job", async () => /serving/.test(readFileSync(join(dir, "sponsor.out"), "utf8")), 90_000);
     const committee = HAVE_JQ ? [vJq, vTs, vBuiltIn] : [vTs, vBuiltIn];
     for (const v of committee) await sendTx(v, attach(dep, v).coord, "joinCommittee", [jobId]);
+    // A member that joins after round 1 opened votes from round 2 only (the contract's eligibility).
+    const [, phaseAtJoin] = await coord.getFunction("phaseOf")(jobId);
+    expect(Number(phaseAtJoin), "the committee joined before round 1 opened (a slower machine needs a later startIn)").to.equal(Phase.NotStarted);
 
     // a. The bash + jq validator: the example's config, its rule.sh named relative to the example's folder.
     if (HAVE_JQ) {
@@ -257,7 +261,7 @@ describe("examples/: a bash + jq validator, a TypeScript validator and a worker 
     const builtIn = await rounds("validator-builtin");
     for (const { round, hook, vote } of builtIn) {
       expect(hook, `round ${round}`).to.deep.equal([]);
-      expect(vote, `round ${round}: the built-in validator's vote`).to.not.equal(undefined);
+      expect(vote, `round ${round}: the built-in validator's vote\n${tail("validator-builtin")}`).to.not.equal(undefined);
     }
   });
 
