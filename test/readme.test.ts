@@ -422,6 +422,17 @@ describe("README examples", function () {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const DEPLOYMENT = { chainId: 31337, token: "0x" + "11".repeat(20), stakeManager: "0x" + "22".repeat(20), coordinator: "0x" + "33".repeat(20) };
 
+  it("lists every default of a job file's \"job\" section as the code has it", function () {
+    const at = README.indexOf("these defaults (`defaultJobParams`");
+    expect(at, "the defaults paragraph").to.be.greaterThan(0);
+    const paragraph = README.slice(at, README.indexOf("\n\n", at));
+    const listed = new Map([...paragraph.matchAll(/`(\w+)` (\d+)( tokens)?/g)].map((m) => [m[1]!, BigInt(m[2]!) * (m[3] ? 10n ** 18n : 1n)]));
+    const skip = new Set(["initialModelDigest", "initialModelCodec", "specDigest", "specCodec", "startTime"]);
+    const code = Object.entries(defaultJobParams()).filter(([k]) => !skip.has(k));
+    expect([...listed.keys()].sort()).to.deep.equal(code.map(([k]) => k).sort());
+    for (const [k, v] of code) expect(listed.get(k), k).to.equal(BigInt(v as bigint | number));
+  });
+
   it("every fenced block has a known kind (JSON blocks tagged), and few are left unrun", function () {
     expect(BLOCKS.length).to.be.greaterThan(0);
     const errors = BLOCKS.map(kindOf).filter((k): k is Error => k instanceof Error);

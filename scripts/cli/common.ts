@@ -219,12 +219,12 @@ export async function currentRound(coord: Contract, jobId: bigint): Promise<bigi
  * A node's context from its config file, with the --rpc / --keystore overrides. Its log lines go to
  * stderr (a one-shot command's stdout is its result); the daemons pass `logTo: "stdout"`.
  */
-export async function nodeContext(o: NodeOpts, file: string, role?: "validator", opts: { logTo?: LogTo } = {}): Promise<NodeContext> {
+export async function nodeContext(o: NodeOpts, file: string, role?: "validator", opts: { logTo?: LogTo; purpose?: string } = {}): Promise<NodeContext> {
   const cfg = readConfig(file);
   if (role && cfg.role !== role) throw new UsageError(`${file} is a ${cfg.role}'s config; this command needs a ${role}'s`);
   if (o.rpc) cfg.rpc = o.rpc;
   if (o.keystore) cfg.keystore = o.keystore;
-  return NodeContext.create(cfg, { logTo: opts.logTo ?? "stderr" });
+  return NodeContext.create(cfg, { logTo: opts.logTo ?? "stderr", purpose: opts.purpose ?? `fedstake ${process.argv.slice(2, 4).join(" ")}` });
 }
 
 /** One line of a node's events.jsonl, its token amounts in tokens. */

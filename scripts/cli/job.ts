@@ -30,8 +30,9 @@ export function registerJob(program: Command): void {
       )
       .addOption(option("--spec <JOB.json>", "the job file: the job spec and the on-chain parameters under \"job\"").makeOptionMandatory())
       .addOption(option("--ipfs-dir <DIR>", "the sponsor's IPFS repository").default(inHome("sponsor-ipfs"), "$FEDSTAKE_HOME/sponsor-ipfs"))
-      .addOption(option("--serve", "keep serving the spec and the initial model until Ctrl-C")),
-  ).action(async (o: ChainOpts & { spec: string; ipfsDir: string; serve?: boolean }) => {
+      .addOption(option("--serve", "keep serving the spec and the initial model until Ctrl-C"))
+      .addOption(jsonOption()),
+  ).action(async (o: ChainOpts & { spec: string; ipfsDir: string; serve?: boolean; json?: boolean }) => {
     let raw: Record<string, unknown>;
     try {
       raw = JSON.parse(readFileSync(o.spec, "utf8"));
@@ -80,9 +81,11 @@ export function registerJob(program: Command): void {
       await sendTx(wallet, token, "approve", [dep.coordinator, params.rewardPerRound * BigInt(params.numRounds)]);
       const rc = await sendTx(wallet, coord, "createJob", [params]);
       const jobId = (await coord.getFunction("jobCount")()) as bigint;
-      console.log(`job ${jobId} created: spec ${specCid}, initial model ${modelCid}, round 1 opens at ${isoTime(params.startTime)}: tx ${rc.hash}`);
+      if (o.json) printJson({ job: jobId.toString(), spec: specCid.toString(), initialModel: modelCid.toString(), startTime: Number(params.startTime), startIso: isoTime(params.startTime), tx: rc.hash });
+      else console.log(`job ${jobId} created: spec ${specCid}, initial model ${modelCid}, round 1 opens at ${isoTime(params.startTime)}: tx ${rc.hash}`);
       if (o.serve) {
-        console.log(`serving the spec and the initial model at ${store.multiaddrs().join(", ")} — Ctrl-C to stop`);
+        // With --json, stdout holds the one document: the serving line goes to stderr.
+        (o.json ? console.error : console.log)(`serving the spec and the initial model at ${store.multiaddrs().join(", ")} — Ctrl-C to stop`);
         await new Promise((r) => (process.once("SIGINT", r), process.once("SIGTERM", r)));
       }
     } finally {
@@ -98,11 +101,13 @@ export function registerJob(program: Command): void {
         "Joins the job's validator committee: holds the job's absenceSlashAmount of free stake as a bond until it leaves. " +
           "Votes count from the first round that opens after joining (join before the start time to vote in round 1).",
       )
-      .addOption(jobOption()),
-  ).action(async (o: ChainOpts & { job: bigint }) => {
+      .addOption(jobOption())
+      .addOption(jsonOption()),
+  ).action(async (o: ChainOpts & { job: bigint; json?: boolean }) => {
     const { wallet, coord } = await signer(o);
     const rc = await sendTx(wallet, coord, "joinCommittee", [o.job]);
     const c = await coord.getFunction("jobConfig")(o.job);
+    if (o.json) return printJson({ job: o.job.toString(), joined: wallet.address, bond: fmt(c.absenceSlashAmount), tx: rc.hash });
     console.log(`joined job ${o.job}'s committee (bond ${fmt(c.absenceSlashAmount)} held): tx ${rc.hash}`);
   });
 
@@ -114,11 +119,13 @@ export function registerJob(program: Command): void {
         "Leaves the job's validator committee and releases its bond (not while a vote of the current round is pending; a member of an active job " +
           "that revealed no vote in the last maxMissedRounds − 1 decided rounds forfeits it); credited rewards stay claimable.",
       )
-      .addOption(jobOption()),
-  ).action(async (o: ChainOpts & { job: bigint }) => {
+      .addOption(jobOption())
+      .addOption(jsonOption()),
+  ).action(async (o: ChainOpts & { job: bigint; json?: boolean }) => {
     const { wallet, coord } = await signer(o);
     const rc = await sendTx(wallet, coord, "leaveCommittee", [o.job]);
     const c = await coord.getFunction("jobConfig")(o.job);
+    if (o.json) return printJson({ job: o.job.toString(), left: wallet.address, bondReleased: fmt(c.absenceSlashAmount), tx: rc.hash });
     console.log(`left job ${o.job}'s committee (bond ${fmt(c.absenceSlashAmount)} released): tx ${rc.hash}`);
   });
 
@@ -127,10 +134,12 @@ export function registerJob(program: Command): void {
       .command("cancel")
       .summary("sponsor: cancels a job no worker has committed to, refunding its escrow")
       .description("The sponsor cancels a job whose current round has no commitment yet (the commit phase at the latest); the escrow is then withdrawn with `job withdraw`.")
-      .addOption(jobOption()),
-  ).action(async (o: ChainOpts & { job: bigint }) => {
+      .addOption(jobOption())
+      .addOption(jsonOption()),
+  ).action(async (o: ChainOpts & { job: bigint; json?: boolean }) => {
     const { wallet, coord } = await signer(o);
     const rc = await sendTx(wallet, coord, "cancelJob", [o.job]);
+    if (o.json) return printJson({ job: o.job.toString(), cancelled: true, tx: rc.hash });
     console.log(`job ${o.job} cancelled: tx ${rc.hash}`);
   });
 
@@ -139,11 +148,13 @@ export function registerJob(program: Command): void {
       .command("withdraw")
       .summary("sponsor: takes back what an ended job did not pay out")
       .description("Once a job is completed, cancelled or expired, its sponsor withdraws what is left in its reward pool (unpaid rounds, unpayable shares, rounding).")
-      .addOption(jobOption()),
-  ).action(async (o: ChainOpts & { job: bigint }) => {
+      .addOption(jobOption())
+      .addOption(jsonOption()),
+  ).action(async (o: ChainOpts & { job: bigint; json?: boolean }) => {
     const { wallet, coord } = await signer(o);
     const amount = (await coord.getFunction("rewardPool")(o.job)) as bigint;
     const rc = await sendTx(wallet, coord, "withdrawRemainder", [o.job]);
+    if (o.json) return printJson({ job: o.job.toString(), withdrawn: fmt(amount), tx: rc.hash });
     console.log(`withdrew ${fmt(amount)} from job ${o.job}'s pool: tx ${rc.hash}`);
   });
 

@@ -16,7 +16,7 @@ export function registerNode(program: Command): void {
       )
       .addOption(option("--exit-when-done", EXIT_WHEN_DONE)),
     { round: false },
-  ).action(async (file: string, o: NodeOpts & { exitWhenDone?: boolean }) => runDaemon(await nodeContext(o, file, undefined, { logTo: "stdout" }), {}, { exitWhenSettled: o.exitWhenDone }));
+  ).action(async (file: string, o: NodeOpts & { exitWhenDone?: boolean }) => runDaemon(await nodeContext(o, file, undefined, { logTo: "stdout", purpose: "the worker daemon" }), {}, { exitWhenSettled: o.exitWhenDone }));
 
   nodeOptions(
     program
@@ -28,5 +28,5 @@ export function registerNode(program: Command): void {
       )
       .addOption(option("--exit-when-done", EXIT_WHEN_DONE)),
     { round: false },
-  ).action(async (file: string, o: NodeOpts & { exitWhenDone?: boolean }) => runDaemon(await nodeContext(o, file, "validator", { logTo: "stdout" }), {}, { exitWhenSettled: o.exitWhenDone }));
+  ).action(async (file: string, o: NodeOpts & { exitWhenDone?: boolean }) => runDaemon(await nodeContext(o, file, "validator", { logTo: "stdout", purpose: "the validator daemon" }), {}, { exitWhenSettled: o.exitWhenDone }));
 }

@@ -5,17 +5,19 @@ import { ValidatorRole } from "../../worker/node/validatorRole.ts";
 import { decisionTable } from "../../worker/validation/report.ts";
 import { jsonOption, nodeContext, nodeOptions, option, printJson, UsageError, withNode, type NodeOpts } from "./common.ts";
 
-/** --accept: update indices "0,2,5" ("" accepts none). */
-const indices = (s: string): bigint =>
-  bitmapOf(
-    s
-      .split(",")
-      .filter((x) => x.trim() !== "")
-      .map((x) => {
-        if (!/^\d+$/.test(x.trim())) throw new Error(`takes update indices like 0,2,5; got "${x}"`);
-        return Number(x);
-      }),
-  );
+/** --accept: update indices "0,2,5" ("" accepts none), each once (a repeated one is a typo: refused). */
+const indices = (s: string): bigint => {
+  const list = s
+    .split(",")
+    .filter((x) => x.trim() !== "")
+    .map((x) => {
+      if (!/^\d+$/.test(x.trim())) throw new Error(`takes update indices like 0,2,5; got "${x}"`);
+      return Number(x);
+    });
+  const twice = list.find((x, i) => list.indexOf(x) !== i);
+  if (twice !== undefined) throw new Error(`lists index ${twice} twice (a typo? each index once, like 0,2,5)`);
+  return bitmapOf(list);
+};
 
 export function registerVote(program: Command): void {
   const vote = program.command("vote").summary("a validator's vote by hand").description("A validator's vote by hand, from its node config: evaluate, commit, reveal.");

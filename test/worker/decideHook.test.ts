@@ -11,6 +11,7 @@
  */
 import { expect } from "chai";
 import { network } from "hardhat";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +22,7 @@ import { Phase, voteCommitment } from "../../worker/chain/protocol.ts";
 import type { NodeConfig } from "../../worker/node/config.ts";
 import { modelArtifact, NodeContext } from "../../worker/node/context.ts";
 import { TooLateError } from "../../worker/node/errors.ts";
+import { lockDataDir } from "../../worker/node/lock.ts";
 import { StateFile } from "../../worker/node/state.ts";
 import { ValidatorRole } from "../../worker/node/validatorRole.ts";
 import { WorkerRole } from "../../worker/node/workerRole.ts";
@@ -238,6 +240,22 @@ describe("decision hooks: a validator's vote decided by its own rule", function 
     expect(() => acceptedIndices([1, 1], 3)).to.throw(/index 1 is listed twice/);
     expect(() => acceptedIndices([0.5], 3)).to.throw(/not a whole number/);
     expect(() => acceptedIndices("0,1", 3)).to.throw(/must be a JSON array of update indices/);
+  });
+
+  it("one process per data directory: a second is refused naming the first; a dead holder's lock is taken over", async function () {
+    const dir = mkdtempSync(join(tmpdir(), "fedstake-lock-"));
+    const release = lockDataDir(dir, "the validator daemon");
+    try {
+      // Another process (a node command beside the daemon) is refused.
+      const child = spawnSync(process.execPath, ["-e", `import(${JSON.stringify(join(import.meta.dirname, "../../worker/node/lock.ts"))}).then((m) => m.lockDataDir(${JSON.stringify(dir)}, "fedstake vote commit")).then(() => console.log("locked"), (e) => console.log(e.message))`], { encoding: "utf8" });
+      expect(child.stdout).to.match(new RegExp(`is in use by process ${process.pid} \\(the validator daemon, since .*\\): one process per node data directory`));
+    } finally {
+      release();
+    }
+    // A lock left by a process that is gone (killed) is taken over.
+    const gone = spawnSync(process.execPath, ["-e", "console.log(process.pid)"], { encoding: "utf8" });
+    writeFileSync(join(dir, "node.lock"), JSON.stringify({ pid: Number(gone.stdout.trim()), what: "a killed daemon" }));
+    lockDataDir(dir, "the restarted daemon")();
   });
 
   it("one data directory serving two jobs keeps their state apart; an unkeyed state file is refused", function () {

@@ -23,6 +23,7 @@ import type { ModelSpec } from "../training/spec.ts";
 import type { NodeConfig } from "./config.ts";
 import { fetchJobSpec, jobCreated, parseValidation, type JobSpec, type ValidationPolicy } from "./jobSpec.ts";
 import { dialPublished, ModelHolders } from "./providers.ts";
+import { lockDataDir } from "./lock.ts";
 import { StateFile, stateKey } from "./state.ts";
 
 /** The fields of `TrainingCoordinator.roundResult` the daemons read. */
@@ -89,7 +90,7 @@ export class NodeContext {
   }
 
   /** Loads the key, opens the store (cfg.storage), dials the configured peers and the job's sponsor, fetches the job spec. */
-  static async create(cfg: NodeConfig, opts: { logTo?: LogTo } = {}): Promise<NodeContext> {
+  static async create(cfg: NodeConfig, opts: { logTo?: LogTo; purpose?: string } = {}): Promise<NodeContext> {
     const provider = new JsonRpcProvider(cfg.rpc, undefined, { staticNetwork: true, pollingInterval: 250 });
     // The same deployer and nonces give the same addresses on every chain: a deployment file pointed at
     // another chain's endpoint would sign and send there. Refused before anything is signed.
@@ -99,7 +100,15 @@ export class NodeContext {
     if (chainId !== cfg.deployment.chainId) throw new Error(`the chain at ${cfg.rpc} has chain id ${chainId}, the deployment is for chain ${cfg.deployment.chainId}: wrong --rpc or wrong deployment file`);
     const wallet = await loadWallet(cfg, provider);
     mkdirSync(cfg.dataDir, { recursive: true });
-    const store = await createStore(cfg.storage, { dataDir: join(cfg.dataDir, "ipfs") });
+    // One process per data directory (worker/node/lock.ts), held until this process exits.
+    const release = lockDataDir(cfg.dataDir, opts.purpose ?? `${cfg.name}: a node command`);
+    let store: NodeStore;
+    try {
+      store = await createStore(cfg.storage, { dataDir: join(cfg.dataDir, "ipfs") });
+    } catch (e) {
+      release();
+      throw e;
+    }
     const ctx = new NodeContext(cfg, wallet, store);
     ctx.logTo = opts.logTo ?? "stdout";
     try {
@@ -108,6 +117,7 @@ export class NodeContext {
       ctx.job = await fetchJobSpec(ctx.chain.coord, store, ctx.jobId);
     } catch (e) {
       await store.stop().catch(() => {});
+      release();
       throw e;
     }
     return ctx;

@@ -158,12 +158,12 @@ function configOf(config: string | NodeConfig, role: NodeConfig["role"]): NodeCo
  * built-in policy; everything else (prefetch, finalize, aggregate, attest, slash, claim) is the daemon's.
  */
 export async function runValidator(config: string | NodeConfig, hooks: ValidatorHooks = {}, opts: { exitWhenSettled?: boolean } = {}): Promise<never> {
-  return runDaemon(await NodeContext.create(configOf(config, "validator")), { validator: hooks }, opts);
+  return runDaemon(await NodeContext.create(configOf(config, "validator"), { purpose: "a validator daemon (runValidator)" }), { validator: hooks }, opts);
 }
 
 /** Runs a worker from code, as `fedstake worker CONFIG` does. */
 export async function runWorker(config: string | NodeConfig, opts: { exitWhenSettled?: boolean } = {}): Promise<never> {
-  return runDaemon(await NodeContext.create(configOf(config, "worker")), {}, opts);
+  return runDaemon(await NodeContext.create(configOf(config, "worker"), { purpose: "a worker daemon (runWorker)" }), {}, opts);
 }
 
 /** "completed", "cancelled", "expired": how a job ended, in words. */

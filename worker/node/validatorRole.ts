@@ -531,10 +531,11 @@ export class ValidatorRole {
   }
 
   /**
-   * The slashes of one round whose vote reveal is over: `slashMissedReveal` for every worker that
-   * committed (UpdateCommitted events) and never revealed; once the round is decided,
-   * `slashRejectedUpdate` for every update a supermajority rejected and `slashWithheldVote` for every
-   * vote committed and withheld (VoteWithheld events, recorded by finalize). Returns true when nothing
+   * The slashes of one round: once it is decided (finalized, which early-closing phases make long before
+   * the vote reveal's deadline), `slashRejectedUpdate` for every update a supermajority rejected and
+   * `slashWithheldVote` for every vote committed and withheld (VoteWithheld events, recorded by
+   * finalize); once the vote reveal's deadline has passed, `slashMissedReveal` for every worker that
+   * committed (UpdateCommitted events) and never revealed. Returns true when nothing
    * is left to do in it (all executed, or refused for good, or its slash deadline passed).
    */
   private async slashRound(round: bigint, now: bigint, jobEnded: boolean): Promise<boolean> {
@@ -546,19 +547,26 @@ export class ValidatorRole {
     const committed = (await coord.queryFilter(coord.filters.UpdateCommitted!(ctx.jobId, round), 0)) as EventLog[];
     // A round that never got a commitment has nothing to slash once decided, or once the job is over.
     if (committed.length === 0 && (Number(res.outcome) !== Outcome.Pending || jobEnded)) return true;
-    if (now < voteRevealEnd) return false;
+    const outcome = Number(res.outcome);
+    // Rejected updates and withheld votes can be slashed once the round is decided — with early-closing
+    // phases, long before the vote reveal's deadline; missed reveals only after that deadline (the
+    // contract's RevealNotOver), which is also when an undecided round may be finalized.
+    if (now < voteRevealEnd && outcome === Outcome.Pending) return false;
     let done = true;
     // Missed reveals: committed, and the slot still holds the commitment (not revealed, not slashed).
     for (const e of committed) {
       const worker = e.args.worker as string;
       const unrevealed = async () => BigInt(await coord.getFunction("updateCommitmentOf")(ctx.jobId, round, worker)) > SLOT_STATE_MAX;
       if (!(await unrevealed())) continue;
+      if (now < voteRevealEnd) {
+        done = false; // its turn comes at the vote reveal's deadline
+        continue;
+      }
       const r = await this.trySlash("missed-reveal", "slashMissedReveal", [ctx.jobId, round, worker], { round, worker }, async () => !(await unrevealed()));
       if (r === "final") break; // refused for the whole round (voided, full, window over)
       if (r === "retry") done = false;
     }
     // Rejected updates and withheld votes: once the round is decided.
-    const outcome = Number(res.outcome);
     if (outcome === Outcome.Pending) return false;
     const withheld = (await coord.queryFilter(coord.filters.VoteWithheld!(ctx.jobId, round), 0)) as EventLog[];
     for (const e of withheld) {
