@@ -22,6 +22,7 @@
  *   npm run bench:scale                                        (256 workers, 64 validators, 2 deciders, 2 rounds)
  *   npm run bench:scale -- --workers 16 --validators 8 --rounds 1
  *   npm run bench:scale -- --deciders 4 --holdout 2000 --compression topk:0.01:2
+ *   npm run bench:scale -- --rules norm,heldout,trust,support,loss   (a policy of some rules only)
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -59,6 +60,8 @@ const { values: opt } = parseArgs({
     holdout: { type: "string", default: "1000" },
     alpha: { type: "string", default: "0.5" },
     compression: { type: "string", default: "int8" },
+    /** The acceptance rules, comma-separated, each with its defaults (absent: the job spec's default policy, every rule). */
+    rules: { type: "string" },
     seed: { type: "string", default: "11" },
     ...OUT_OPTIONS,
   },
@@ -129,7 +132,7 @@ const setupBlock0 = await ethers.provider.getBlockNumber();
 say(`deploying the contracts, funding and staking ${W + V} accounts…`);
 const p = await deployProtocol(ethers, { workers: W, validators: V, signers: wallets as never });
 const store = new MemoryStore();
-const job: JobSpec = { ...parseJobSpec({ model: MNIST_MLP }), compression };
+const job: JobSpec = { ...parseJobSpec({ model: MNIST_MLP, ...(opt.rules !== undefined ? { validation: { rules: opt.rules.split(",").filter(Boolean).map((rule) => ({ rule })) } } : {}) }), compression };
 const init = initParams(job.model);
 const initial: Tensor[] = paramsOf(job.model).map((q) => ({ name: q.name, shape: q.shape, data: init.get(q.name)! }));
 const initCid = await store.add(modelArtifact(0n, 0, new Uint8Array(0), initial, 0n));
@@ -146,7 +149,7 @@ const jobId = await createJob(p, helpers, {
   // would count only from round 2.
 }, p.validators, 600 + 2 * V);
 const setupGas = await gasIn(setupBlock0, await ethers.provider.getBlockNumber());
-say(`job ${jobId} created, ${V} validators joined its committee (setup: ${setupGas.txs} transactions, ${fmtGas(setupGas.gas)} gas)`);
+say(`job ${jobId} created, ${V} validators joined its committee (setup: ${setupGas.txs} transactions, ${fmtGas(setupGas.gas)} gas); acceptance rules: ${job.validation.rules.map((x) => x.rule).join(", ")}`);
 
 const deployment = { chainId: 31337, token: await p.token.getAddress(), stakeManager: await p.stake.getAddress(), coordinator: await p.coord.getAddress() };
 const dir = mkdtempSync(join(tmpdir(), "fedstake-scale-"));
@@ -199,7 +202,7 @@ function fmtGas(g: number): string {
 const PHASES = ["commit", "reveal", "voteCommit", "voteReveal", "finalize", "attest", "settle"] as const;
 type PhaseName = (typeof PHASES)[number];
 interface PhaseRow extends GasTally { wallS: number; blockShare: number; maxTxBlockShare: number; blocksIfPacked: number }
-interface DeciderRow { validator: number; updates: number; cpuS: number; wallS: number; cpuMsPerUpdate: number; wallMsPerUpdate: number; fetchMs: number | null; evalMs: number | null; accepted: number }
+interface DeciderRow { validator: number; updates: number; cpuS: number; wallS: number; cpuMsPerUpdate: number; wallMsPerUpdate: number; fetchMs: number | null; evalMs: number | null; accepted: number; rejectedBy: Record<string, number> }
 interface RoundRow {
   round: number; updates: number; accepted: number; outcome: number; attestations: number; accuracy: number;
   deciders: DeciderRow[]; deciderAgreement: number; trainWallS: number;
@@ -274,9 +277,11 @@ for (let r = 1n; r <= BigInt(R); r++) {
       const ev = readFileSync(join(dir, `validator-${v.j}`, "events.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>).reverse().find((e) => e.event === "evaluated" && e.round === String(r));
       const n = verdict.rows.length;
       const bitmap = BigInt(verdict.recorded ?? "0x0");
+      const rejectedBy: Record<string, number> = {};
+      for (const d of verdict.rows) if (!d.accept) rejectedBy[d.code] = (rejectedBy[d.code] ?? 0) + 1;
       bitmaps.push(bitmap);
-      deciders.push({ validator: v.j, updates: n, cpuS: secs(cpuMs), wallS: secs(wallMs), cpuMsPerUpdate: Math.round((cpuMs / Math.max(1, n)) * 10) / 10, wallMsPerUpdate: Math.round((wallMs / Math.max(1, n)) * 10) / 10, fetchMs: (ev?.fetchMs as number) ?? null, evalMs: (ev?.evalMs as number) ?? null, accepted: bits(bitmap) });
-      say(`    decider validator-${v.j}: ${n} updates decided in ${secs(cpuMs)} s CPU, ${secs(wallMs)} s wall (${(cpuMs / Math.max(1, n)).toFixed(1)} ms CPU per update); accepts ${bits(bitmap)}`);
+      deciders.push({ validator: v.j, updates: n, cpuS: secs(cpuMs), wallS: secs(wallMs), cpuMsPerUpdate: Math.round((cpuMs / Math.max(1, n)) * 10) / 10, wallMsPerUpdate: Math.round((wallMs / Math.max(1, n)) * 10) / 10, fetchMs: (ev?.fetchMs as number) ?? null, evalMs: (ev?.evalMs as number) ?? null, accepted: bits(bitmap), rejectedBy });
+      say(`    decider validator-${v.j}: ${n} updates decided in ${secs(cpuMs)} s CPU, ${secs(wallMs)} s wall (${(cpuMs / Math.max(1, n)).toFixed(1)} ms CPU per update); accepts ${bits(bitmap)}${Object.keys(rejectedBy).length ? ` (rejected: ${Object.entries(rejectedBy).map(([k, c]) => `${c} ${k}`).join(", ")})` : ""}`);
       await guarded(`validator-${v.j}`, () => v.role.commitVote(r));
     }
     // The others commit a decider's bitmap (the real commitVote with a bitmap given).
@@ -348,7 +353,7 @@ function writeResults() {
   writeFileSync(
     join(OUT_DIR, "scale.json"),
     JSON.stringify({
-      config: { workers: W, validators: V, deciders: D, rounds: R, samplesPerWorker: PER, shardsToppedUp: toppedUp, alpha: ALPHA, holdoutPerDecider: HOLDOUT, compression: compressionLabel(compression), train: TRAIN, model: "MNIST MLP 784-128-10", blockGas: BLOCK_GAS, seed: SEED,
+      config: { workers: W, validators: V, deciders: D, rounds: R, samplesPerWorker: PER, shardsToppedUp: toppedUp, alpha: ALPHA, holdoutPerDecider: HOLDOUT, compression: compressionLabel(compression), rules: job.validation.rules.map((x) => x.rule), train: TRAIN, model: "MNIST MLP 784-128-10", blockGas: BLOCK_GAS, seed: SEED,
         method: `every worker trains its own shard (real WorkerRole); ${D} deciding validators run ValidatorRole.evaluate on every update, each on its own held-out slice; the other ${V - D} commit and reveal a decider's bitmap (validator j copies decider j mod ${D}), and every validator aggregates and attests (until the threshold) and settles itself` },
       setup: { txs: setupGas.txs, gas: setupGas.gas },
       // The machine's 1-minute load average at the start and now: CPU times inflate when others share the cores.

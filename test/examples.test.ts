@@ -18,6 +18,7 @@
  * examples are also type-checked (examples/tsconfig.json), since `npm test`'s tsc does not see them.
  */
 import { expect } from "chai";
+import { removeTree, stopChildren } from "./helpers/processes.ts";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -204,22 +205,9 @@ describe("examples/: a bash + jq validator, a TypeScript validator and a worker 
 
   after(async function () {
     this.timeout(30_000);
-    await Promise.all(
-      [...children.values()].map(async (c) => {
-        if (c.exitCode !== null || c.signalCode !== null) return;
-        const exited = new Promise((r) => c.once("exit", r));
-        c.kill("SIGTERM");
-        const t = setTimeout(() => c.kill("SIGKILL"), 10_000);
-        await exited;
-        clearTimeout(t);
-      }),
-    );
+    await stopChildren(children.values());
     devnet?.stop();
-    if (!dir) return;
-    rmSync(dir, { recursive: true, force: true });
-    // A libp2p peer store may still flush a record after its node stopped: remove that too.
-    await new Promise((r) => setTimeout(r, 1000));
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) await removeTree(dir);
   });
 
   /** The rounds played: the hook's answer each round, what the chain has the validator reveal, and the round's updates. */

@@ -75,6 +75,8 @@ interface InitOpts {
   lr: number;
   momentum: number;
   threads?: number;
+  decide?: string;
+  onFailure?: "abstain" | "builtin";
 }
 
 /** The config's data section from the one data source given. */
@@ -149,6 +151,8 @@ export function registerInit(program: Command): void {
     .addOption(option("--lr <RATE>", "learning rate", positiveNumber).default(0.03).helpGroup(WORKER_GROUP))
     .addOption(option("--momentum <M>", "momentum, in [0, 1)", momentum).default(0.9).helpGroup(WORKER_GROUP))
     .addOption(option("--threads <N>", "onnxruntime threads (default: one per core)", wholeNumber(1)).helpGroup(WORKER_GROUP))
+    .addOption(option("--decide <PROGRAM>", "validator: a decision hook program (its path, made absolute; it reads the round's evaluation on stdin and prints the indices to accept)").helpGroup("Validator options:"))
+    .addOption(option("--on-failure <WHAT>", "validator: what a failing hook means: abstain (the default) or builtin (the built-in policy's vote)", oneOf(["abstain", "builtin"] as const)).helpGroup("Validator options:"))
     .action((who: "worker" | "validator", o: InitOpts, cmd: Command) => {
       checkFiles(o);
       const deployment = resolve(o.deployment);
@@ -174,7 +178,10 @@ export function registerInit(program: Command): void {
             ? { train: { epochs: o.epochs, batch: o.batch, lr: o.lr, momentum: o.momentum, threads: o.threads } }
             : {}),
         storage: o.kubo ? { kind: "kubo", url: o.kubo } : { kind: "helia" },
+        ...(o.decide ? { decide: { command: [o.decide.includes("/") ? resolve(o.decide) : o.decide], ...(o.onFailure ? { onFailure: o.onFailure } : {}) } } : {}),
       };
+      if (who === "worker" && (o.decide || o.onFailure)) throw new UsageError("--decide and --on-failure are a validator's settings");
+      if (!o.decide && o.onFailure) throw new UsageError("--on-failure takes effect only with --decide");
       // What is printed is what the daemons accept: read back with their own reader.
       const tmp = mkdtempSync(join(tmpdir(), "fedstake-init-"));
       try {

@@ -10,6 +10,7 @@
  * baseModelCid equals roundResult(job, 3).baseDigest), have it accepted, and never time out fetching it.
  */
 import { expect } from "chai";
+import { removeTree, stopChildren } from "../helpers/processes.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -177,22 +178,9 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
 
   after(async function () {
     this.timeout(30_000);
-    await Promise.all(
-      [...children.values()].map(async (c) => {
-        if (c.exitCode !== null || c.signalCode !== null) return;
-        const exited = new Promise((r) => c.once("exit", r));
-        c.kill("SIGTERM");
-        const t = setTimeout(() => c.kill("SIGKILL"), 10_000);
-        await exited;
-        clearTimeout(t);
-      }),
-    );
+    await stopChildren(children.values());
     devnet?.stop();
-    if (!dir) return;
-    rmSync(dir, { recursive: true, force: true });
-    // The reader's libp2p peer store may still flush a record after its node stopped: remove that too.
-    await new Promise((r) => setTimeout(r, 1000));
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) await removeTree(dir);
   });
 
   it("round 3's base is round 2's aggregate, held by the validators that attested it, not the sponsor's initial model", async function () {

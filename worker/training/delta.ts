@@ -7,12 +7,20 @@ import type { Tensor } from "../artifacts/index.ts";
 
 /** local − base, tensor by tensor. */
 export function deltaOf(local: Tensor[], base: Tensor[]): Tensor[] {
-  return local.map((t, i) => ({ name: t.name, shape: [...t.shape], data: Float32Array.from(t.data, (v, j) => v - base[i]!.data[j]!) }));
+  return local.map((t, i) => ({ name: t.name, shape: [...t.shape], data: combine(t.data, base[i]!.data, -1) }));
 }
 
 /** base + delta, tensor by tensor. */
 export function applyDelta(base: Tensor[], delta: Tensor[]): Tensor[] {
-  return base.map((t, i) => ({ name: t.name, shape: [...t.shape], data: Float32Array.from(t.data, (v, j) => v + delta[i]!.data[j]!) }));
+  return base.map((t, i) => ({ name: t.name, shape: [...t.shape], data: combine(t.data, delta[i]!.data, 1) }));
+}
+
+/** a + sign × b, element by element (a plain loop: Float32Array.from with a callback is several times slower). */
+function combine(a: Float32Array, b: Float32Array, sign: 1 | -1): Float32Array {
+  const out = new Float32Array(a.length);
+  if (sign === 1) for (let j = 0; j < a.length; j++) out[j] = a[j]! + b[j]!;
+  else for (let j = 0; j < a.length; j++) out[j] = a[j]! - b[j]!;
+  return out;
 }
 
 /** All zeros, shaped like `like`. */

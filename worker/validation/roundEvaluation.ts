@@ -27,7 +27,7 @@ export interface UpdateEvaluation {
   /** The structural check's code ("accepted", or unavailable / malformed / header / shape) and sentence. */
   code: string;
   reason: string;
-  /** The rest only for a decodable update. */
+  /** The rest only for a decodable update. The L2 norm of its delta (every tensor, end to end, float64). */
   norm?: number;
   /** Cosine to the coordinate-wise median of the round's decodable updates. */
   cosine?: number;
@@ -52,7 +52,11 @@ export interface RoundEvaluation {
   baseModel: string;
   /** When each phase ends at the latest (a phase closes early once everybody acted). */
   deadlines: { commit: ChainTime; reveal: ChainTime; voteCommit: ChainTime; voteReveal: ChainTime };
-  /** The base model on this validator's held-out data (absent if the evaluation cannot score). */
+  /**
+   * The base model on this validator's held-out data: sample count, mean loss and accuracy (null for a
+   * regression job). Always there from a validator node; absent only from an Evaluation built in code
+   * without a `score` method.
+   */
   heldOut?: { samples: number; loss: number; accuracy: number | null };
   updates: UpdateEvaluation[];
   builtIn: { accepted: number[] };

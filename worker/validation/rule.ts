@@ -48,6 +48,13 @@ export interface RoundView {
   candidates: Candidate[];
   /** Every update that passed the structural checks, rejected by an earlier rule or not. */
   all: Candidate[];
+  /**
+   * The cosine of every pair of `all` (row-major, all.length²; computed once per round, for every rule
+   * that compares updates with each other): `cosines()[i * n + j]` for `all[i]`, `all[j]`.
+   */
+  cosines(): Float64Array;
+  /** Where each candidate index sits in `all` (for `cosines`). */
+  positionOf(index: number): number;
   /** Deltas of the job's earlier rounds this validator saw. */
   history: readonly PastDelta[];
   heldOut: HeldOut;
@@ -76,10 +83,59 @@ export interface AcceptanceRule<P extends object = object> {
 }
 
 export const dot = (a: Float64Array, b: Float64Array): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
+  // Four accumulators: the loop is the validator's hot spot (every pair of a round's updates).
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const n = a.length - (a.length % 4);
+  for (let i = 0; i < n; i += 4) {
+    s0 += a[i]! * b[i]!;
+    s1 += a[i + 1]! * b[i + 1]!;
+    s2 += a[i + 2]! * b[i + 2]!;
+    s3 += a[i + 3]! * b[i + 3]!;
+  }
+  for (let i = n; i < a.length; i++) s0 += a[i]! * b[i]!;
+  return s0 + s1 + s2 + s3;
 };
+
+/** Buckets of the count sketch (sketchOf): the cosine of two sketches estimates theirs within ≈ 1/√1024. */
+const SKETCH_SIZE = 1024;
+const sketches = new WeakMap<Float64Array, Float64Array>();
+
+/**
+ * A count sketch of `v` (Charikar et al. 2002): every coordinate added, with a sign, to one of 1024
+ * buckets chosen by a fixed hash of its position, so every validator computes the same sketch. The
+ * cosine of two sketches estimates the cosine of the vectors (nearly exactly for near-identical ones);
+ * a rule compares a round's updates with hundreds of earlier ones through their sketches and computes
+ * the exact cosine only for the pairs the sketch puts near its bound. Cached per vector.
+ */
+export function sketchOf(v: Float64Array): Float64Array {
+  let s = sketches.get(v);
+  if (s) return s;
+  s = new Float64Array(SKETCH_SIZE);
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (x === 0) continue;
+    // A multiplicative hash of the position (Knuth): low bits pick the bucket, a high bit the sign.
+    const h = Math.imul(i + 1, 0x9e3779b1) >>> 0;
+    s[h & (SKETCH_SIZE - 1)]! += h & 0x80000000 ? -x : x;
+  }
+  sketches.set(v, s);
+  return s;
+}
+
+/** The cosine matrix of `vs` (row-major, symmetric, 1 on the diagonal; 0 for a zero vector), each pair's dot product computed once. */
+export function cosineMatrix(vs: readonly { flat: Float64Array; norm: number }[]): Float64Array {
+  const n = vs.length;
+  const m = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    m[i * n + i] = vs[i]!.norm > 0 ? 1 : 0;
+    for (let j = i + 1; j < n; j++) {
+      const c = cosine(vs[i]!.flat, vs[j]!.flat, vs[i]!.norm, vs[j]!.norm);
+      m[i * n + j] = c;
+      m[j * n + i] = c;
+    }
+  }
+  return m;
+}
 export const l2 = (a: Float64Array): number => Math.sqrt(dot(a, a));
 /** Cosine similarity; 0 when either vector is zero. */
 export const cosine = (a: Float64Array, b: Float64Array, na = l2(a), nb = l2(b)): number => (na > 0 && nb > 0 ? dot(a, b) / (na * nb) : 0);

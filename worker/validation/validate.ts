@@ -9,7 +9,7 @@
  */
 import { ArtifactError, decodeArtifact, type DecodeLimits, type Tensor } from "../artifacts/index.ts";
 import { flatten } from "../training/delta.ts";
-import { l2, type Candidate, type HeldOut, type PastDelta, type Verdict } from "./rule.ts";
+import { cosineMatrix, l2, type Candidate, type HeldOut, type PastDelta, type Verdict } from "./rule.ts";
 import { RULES, type RuleConfig } from "./rules/index.ts";
 
 export interface Revealed {
@@ -132,7 +132,16 @@ export async function decideRound(
     const r = revealed.find((x) => x.index === d.index)!;
     all.push({ index: d.index, worker: "0x" + hex(r.worker), numSamples: r.numSamples, delta: d.delta!, flat, norm: l2(flat) });
   }
-  const view = { round: opts.round, all, history: opts.history ?? [], heldOut: heldOutOf(evaluation) };
+  let cosines: Float64Array | undefined;
+  const position = new Map(all.map((c, i) => [c.index, i]));
+  const view = {
+    round: opts.round,
+    all,
+    cosines: () => (cosines ??= cosineMatrix(all)),
+    positionOf: (index: number) => position.get(index)!,
+    history: opts.history ?? [],
+    heldOut: heldOutOf(evaluation),
+  };
   const judge = async (name: string, params: object, candidates: Candidate[]) => {
     const rule = RULES.get(name);
     if (!rule) throw new Error(`unknown acceptance rule "${name}"`);

@@ -7,7 +7,15 @@
  * Honest updates of consecutive rounds, even of one worker on the same data, are far from identical
  * (other base model, other shuffle): cosine ≥ 0.99 separates them with a wide margin.
  */
-import { cosine, numberParams, round4, type AcceptanceRule, type Verdict } from "../rule.ts";
+import { cosine, l2, numberParams, round4, sketchOf, type AcceptanceRule, type Verdict } from "../rule.ts";
+
+/**
+ * Earlier rounds' deltas are compared through their count sketches first (rule.ts: sketchOf), exactly
+ * only when the sketch's cosine is within this of the bound: the sketch's error is ≈ 0.03, and for a
+ * near-identical pair (a replay) it is far smaller. `maxSimilarity` reports the sketch's estimate for an
+ * earlier-round pair below that.
+ */
+const SKETCH_MARGIN = 0.1;
 
 export interface DuplicateParams {
   /** Cosine similarity at or above which two updates count as the same update. */
@@ -19,17 +27,25 @@ export const duplicate: AcceptanceRule<DuplicateParams> = {
   summary: "rejects a copy: cosine ≥ maxSimilarity with another update of the round, or with an update or aggregate step of an earlier round",
   ...numberParams<DuplicateParams>({ maxSimilarity: { default: 0.99, min: 0.5, max: 1 } }),
   async judge(view, p) {
+    const n = view.all.length;
+    const cos = view.cosines();
+    const past = view.history.map((h) => ({ h, sketch: sketchOf(h.flat), sketchNorm: 0 }));
+    for (const x of past) x.sketchNorm = l2(x.sketch);
     return view.candidates.map((c): Verdict => {
       let best = -1;
       let match = "";
-      for (const o of view.all) {
-        if (o.index === c.index) continue;
-        const s = cosine(c.flat, o.flat, c.norm, o.norm);
-        if (s > best) [best, match] = [s, `update ${o.index} of this round (${o.worker})`];
+      const at = view.positionOf(c.index);
+      for (let j = 0; j < n; j++) {
+        if (j === at) continue;
+        const s = cos[at * n + j]!;
+        if (s > best) [best, match] = [s, `update ${view.all[j]!.index} of this round (${view.all[j]!.worker})`];
       }
       let replay = false;
-      for (const h of view.history) {
-        const s = cosine(c.flat, h.flat, c.norm, h.norm);
+      const mine = sketchOf(c.flat);
+      const mineNorm = l2(mine);
+      for (const { h, sketch, sketchNorm } of past) {
+        const estimate = cosine(mine, sketch, mineNorm, sketchNorm);
+        const s = estimate >= p.maxSimilarity - SKETCH_MARGIN ? cosine(c.flat, h.flat, c.norm, h.norm) : estimate;
         if (s > best) [best, match, replay] = [s, `${h.source} of round ${h.round}`, true];
       }
       const metrics = { maxSimilarity: round4(Math.max(best, 0)) };

@@ -20,21 +20,18 @@
  *    near orthogonal to the reference, but the mean of a group of honest updates points the same way;
  *    a group of sign-flipped or label-flipped updates points against it, however many they are.
  */
-import { cosine, l2, numberParams, round4, type AcceptanceRule } from "../rule.ts";
+import { dot, l2, numberParams, round4, type AcceptanceRule } from "../rule.ts";
 
 /** Fewest updates in a round for the similarity test (k = ⌈n/2⌉ − 1 ≥ 2 neighbours). */
 const MIN_FOR_SIMILARITY = 5;
 /** An update with fewer non-zero coordinates than this share is sparse (dense ones have ≈ 90 %: only dead inputs give exact zeros). */
 const SPARSE_BELOW = 0.5;
 
-const nonZeroShare = (v: Float64Array) => v.reduce((n, x) => n + (x !== 0 ? 1 : 0), 0) / v.length;
-
-/** The mean of the unit vectors of `members` (no member dominates by its size). */
-function meanDirection(members: readonly { flat: Float64Array; norm: number }[], length: number): Float64Array {
-  const centre = new Float64Array(length);
-  for (const u of members) if (u.norm > 0) for (let x = 0; x < length; x++) centre[x]! += u.flat[x]! / u.norm;
-  return centre;
-}
+const nonZeroShare = (v: Float64Array) => {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) if (v[i] !== 0) n++;
+  return n / v.length;
+};
 
 export interface NeighboursParams {
   /** Reject when the mean cosine to the neighbourhood (a sparse update: the cosine to its mean direction) is below this (needs ≥ 5 updates). */
@@ -53,17 +50,35 @@ export const neighbours: AcceptanceRule<NeighboursParams> = {
     const k = Math.max(1, Math.ceil(n / 2) - 1);
     const ref = await view.heldOut.reference();
     const refNorm = l2(ref);
-    const sim = cs.map((a, i) => cs.map((b, j) => (i === j ? 1 : j < i ? NaN : cosine(a.flat, b.flat, a.norm, b.norm))));
-    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) sim[i]![j] = sim[j]![i]!;
+    // Every quantity below comes from the round's cosine matrix (computed once, shared with other
+    // rules) and each update's dot product with the reference: the mean direction of a set of updates
+    // (the sum of their unit vectors) has squared norm Σ cos(a, b) over its pairs and dot product
+    // Σ (a · ref) / |a| with the reference, so no neighbourhood's centre is ever built.
+    const N = view.all.length;
+    const cos = view.cosines();
+    const at = cs.map((c) => view.positionOf(c.index));
+    const sim = (i: number, j: number) => cos[at[i]! * N + at[j]!]!;
+    const towardsRef = cs.map((c) => (c.norm > 0 ? dot(c.flat, ref) / c.norm : 0));
+    /** |Σ unit vectors of `members`| (indices into cs). */
+    const normOfSum = (members: number[]) => {
+      let s = 0;
+      for (const a of members) for (const b of members) s += sim(a, b);
+      return Math.sqrt(Math.max(s, 0));
+    };
     return cs.map((c, i) => {
-      const others = cs.map((_, j) => j).filter((j) => j !== i).sort((a, b) => sim[i]![b]! - sim[i]![a]! || a - b).slice(0, k);
-      const pointingItsWay = others.filter((j) => sim[i]![j]! > 0).map((j) => cs[j]!);
+      const others = cs.map((_, j) => j).filter((j) => j !== i).sort((a, b) => sim(i, b) - sim(i, a) || a - b).slice(0, k);
+      const pointingItsWay = others.filter((j) => sim(i, j) > 0);
       const sparse = others.length > 0 && nonZeroShare(c.flat) < SPARSE_BELOW;
-      const around = sparse ? meanDirection(pointingItsWay, c.flat.length) : undefined;
-      const similarity = around ? cosine(c.flat, around, c.norm, l2(around)) : others.length ? others.reduce((s, j) => s + sim[i]![j]!, 0) / others.length : 1;
+      let similarity: number;
+      if (sparse) {
+        // The cosine of this update to the mean direction of its neighbours that point its way.
+        const around = normOfSum(pointingItsWay);
+        similarity = around > 0 && c.norm > 0 ? pointingItsWay.reduce((s, j) => s + sim(i, j), 0) / around : 0;
+      } else similarity = others.length ? others.reduce((s, j) => s + sim(i, j), 0) / others.length : 1;
       // The neighbourhood's direction, the update's own included.
-      const centre = meanDirection([c, ...pointingItsWay], c.flat.length);
-      const alignment = cosine(centre, ref, l2(centre), refNorm);
+      const members = [i, ...pointingItsWay];
+      const centre = normOfSum(members);
+      const alignment = centre > 0 && refNorm > 0 ? members.reduce((s, j) => s + towardsRef[j]!, 0) / (centre * refNorm) : 0;
       const metrics = { similarity: round4(similarity), alignment: round4(alignment) };
       // With fewer than 5 updates a neighbourhood is one or two updates, and on very skewed shards an
       // honest update may point away from both (measured: the demo's 4 Dirichlet(0.5) workers): no test.
