@@ -52,6 +52,9 @@ export interface JobConfigView {
   absenceSlashAmount: bigint;
 }
 
+/** JSON.stringify's replacer for bigints: their decimal text. */
+const bigintText = (_: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
+
 /** Where a node's log lines go besides its events.jsonl. */
 export type LogTo = "stdout" | "stderr" | "none";
 
@@ -194,20 +197,22 @@ export class NodeContext {
    * and kept in events.jsonl as a "progress" event.
    */
   say(text: string, fields: Record<string, unknown> = {}): void {
-    appendFileSync(this.logFile, JSON.stringify({ t: new Date().toISOString(), node: this.cfg.name, event: "progress", text, ...fields }, (_, v) => (typeof v === "bigint" ? v.toString() : v)) + "\n");
-    if (this.logTo === "stdout") console.log(`[${this.cfg.name}] ${text}`);
-    else if (this.logTo === "stderr") console.error(`[${this.cfg.name}] ${text}`);
+    this.record("progress", { text, ...fields }, text);
   }
 
   /** One line per event, to the node's events.jsonl (the demo reads it for reasons) and to `logTo`. */
   log(event: string, fields: Record<string, unknown> = {}): void {
-    const line = { t: new Date().toISOString(), node: this.cfg.name, event, ...fields };
-    appendFileSync(this.logFile, JSON.stringify(line, (_, v) => (typeof v === "bigint" ? v.toString() : v)) + "\n");
     const text = Object.entries(fields)
-      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v, (_, x) => (typeof x === "bigint" ? x.toString() : x))}`)
+      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v, bigintText)}`)
       .join(" ");
-    if (this.logTo === "stdout") console.log(`[${this.cfg.name}] ${event} ${text}`);
-    else if (this.logTo === "stderr") console.error(`[${this.cfg.name}] ${event} ${text}`);
+    this.record(event, fields, `${event} ${text}`);
+  }
+
+  /** Appends the event to events.jsonl and prints `line` where `logTo` says. */
+  private record(event: string, fields: Record<string, unknown>, line: string): void {
+    appendFileSync(this.logFile, JSON.stringify({ t: new Date().toISOString(), node: this.cfg.name, event, ...fields }, bigintText) + "\n");
+    if (this.logTo === "stdout") console.log(`[${this.cfg.name}] ${line}`);
+    else if (this.logTo === "stderr") console.error(`[${this.cfg.name}] ${line}`);
   }
 
   /**
