@@ -19,7 +19,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { HDNodeWallet, Mnemonic, parseEther, Wallet, type EventLog } from "ethers";
 import { attach, deployProtocol, revealedUpdates, sendTx, sendValue } from "../worker/chain/client.ts";
-import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
+import { DEVNET_NODES, startDevnet, type Devnet, type DevnetNode } from "../worker/chain/devnet.ts";
 import { defaultJobParams, hasBit, JobStatus, Outcome, outcomeName, Phase } from "../worker/chain/protocol.ts";
 import { loadMnist } from "../worker/data/mnist.ts";
 import { MNIST_MLP } from "../worker/training/presets.ts";
@@ -38,6 +38,7 @@ import { readRounds, roundScore } from "../worker/dashboard/rounds.ts";
 import { startDashboard } from "../worker/dashboard/server.ts";
 import { ATTACKS, attackByName } from "../sim/attacks/index.ts";
 import { AGGREGATION_KINDS, parseAggregation } from "../worker/aggregation/index.ts";
+import { queryEvents } from "../worker/chain/events.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 /** The demo's options, each with its default and what it does (`--help` prints this table). */
@@ -54,6 +55,7 @@ const OPTIONS = {
   phases: { type: "string", default: "12,6,10,6,20", about: "phase lengths in seconds: commit,reveal,voteCommit,voteReveal,attest" },
   "slash-window": { type: "string", default: "300", about: "seconds after vote reveal within which finalize and every slash of a round must happen" },
   dataset: { type: "string", default: "mnist", about: "the data set (only mnist ships with the demo)" },
+  chain: { type: "string", default: "hardhat", about: `the local chain: ${DEVNET_NODES.join(" or ")} (Foundry's Anvil: blocks that batch transactions, as public chains do)` },
   port: { type: "string", default: "0", about: "the chain's RPC port on 127.0.0.1 (0: one the OS picks, so a chain of your own on 8545 is never touched; a busy port: a free one)" },
   "timeout-min": { type: "string", default: "15", about: "give up after this many minutes" },
   crash: { type: "string", default: "", about: "crash test: comma-separated node names (worker-0,validator-0) killed right after their first commit, then restarted" },
@@ -109,6 +111,7 @@ if (!(Number.isInteger(SLASH_WINDOW) && SLASH_WINDOW > 0)) usage(`--slash-window
 if (phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW >= UNBONDING) {
   usage(`a round (--phases + --slash-window = ${phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW} s) must be shorter than the demo's ${UNBONDING} s unbonding period`);
 }
+if (!(DEVNET_NODES as readonly string[]).includes(opt.chain)) usage(`--chain must be ${DEVNET_NODES.join(" or ")}, got "${opt.chain}"`);
 const EPOCHS = Number(opt.epochs);
 if (opt.partition !== "dirichlet" && opt.partition !== "iid") usage(`--partition must be "dirichlet" or "iid", got "${opt.partition}"`);
 const PARTITION = opt.partition === "iid" ? ({ kind: "iid" } as const) : ({ kind: "dirichlet", alpha: 0.5 } as const);
@@ -141,9 +144,9 @@ process.on("SIGINT", () => {
 
 async function main() {
   const t0 = Date.now();
-  devnet = await startDevnet({ port: Number(opt.port) });
+  devnet = await startDevnet({ port: Number(opt.port), node: opt.chain as DevnetNode });
   const { url: rpc, provider } = devnet;
-  say(`chain: hardhat node at ${rpc}`);
+  say(`chain: ${opt.chain === "anvil" ? "anvil" : "hardhat node"} at ${rpc}`);
   const mnemonic = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
   const wallet = (i: number) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(provider) as unknown as Wallet;
   const admin = wallet(0);
@@ -159,7 +162,7 @@ async function main() {
 
   const dep = await deployProtocol(admin, { unbondingPeriod: UNBONDING });
   writeFileSync(join(runDir, "deployment.json"), JSON.stringify(dep, null, 2));
-  const { token, stake, coord } = attach(dep, admin);
+  const { token, stake, coord, fromBlock } = attach(dep, admin);
   const ONE = 10n ** 18n;
   say(`contracts: coordinator ${dep.coordinator}`);
   say("staking: minting and staking for every participant…");
@@ -327,6 +330,7 @@ async function main() {
     coord,
     stake,
     provider,
+    fromBlock,
     jobId,
     port: 0,
     decisionLogs: configs.filter((c) => c.role === "validator").map((c) => join(c.dataDir, "events.jsonl")),
@@ -338,7 +342,7 @@ async function main() {
   const REASONS = ["rejected update", "missed update reveal", "missed vote reveal", "absence"];
   // Slashed stake is burned, all of it.
   const slashesOf = async (r: bigint) =>
-    ((await coord.queryFilter(coord.filters.SlashApplied!(jobId, r), 0)) as EventLog[]).map((e) => ({
+    (await queryEvents(coord, coord.filters.SlashApplied!(jobId, r), fromBlock)).map((e) => ({
       account: addressName.get(e.args.account as string) ?? (e.args.account as string),
       reason: REASONS[Number(e.args.reason)] ?? `reason ${e.args.reason}`,
       amount: (Number(e.args.amount) / 1e18).toString(),
@@ -373,7 +377,7 @@ async function main() {
       const decided = Number(res.outcome) !== Outcome.Pending;
       const modelKnown = res.modelDigest !== "0x" + "0".repeat(64) || Number(res.outcome) !== Outcome.Quorum || BigInt(res.acceptedBitmap) === 0n;
       if (!decided || !modelKnown || shown.has(r.toString())) continue;
-      const updates = (await revealedUpdates(coord, jobId, r)).map(({ index, worker }) => {
+      const updates = (await revealedUpdates(coord, jobId, r, fromBlock)).map(({ index, worker }) => {
         const accepted = hasBit(res.acceptedBitmap, index);
         const ds = decisions(r, index);
         const d = ds.find((x) => x.accept === accepted) ?? ds[0];
@@ -393,7 +397,7 @@ async function main() {
         const a = decodeArtifact(await sponsorStore.get(cid, { timeoutMs: 30_000 }));
         testAccuracy = (await evaluate(SPEC, new Map(a.tensors.map((t) => [t.name, t.data])), test)).accuracy;
       }
-      const attestations = ((await coord.queryFilter(coord.filters.ModelAttested!(jobId, r), 0)) as EventLog[]).map((e) => ({
+      const attestations = (await queryEvents(coord, coord.filters.ModelAttested!(jobId, r), fromBlock)).map((e) => ({
         validator: e.args.validator as string,
         digest: e.args.digest as string,
       }));
@@ -401,8 +405,8 @@ async function main() {
       const blockTime = async (events: EventLog[]) => (events[0] ? (await events[0].getBlock()).timestamp : null);
       const timing = {
         start: Number(res.start),
-        finalizedAt: await blockTime((await coord.queryFilter(coord.filters.RoundFinalized!(jobId, r), 0)) as EventLog[]),
-        modelAcceptedAt: await blockTime((await coord.queryFilter(coord.filters.ModelAccepted!(jobId, r), 0)) as EventLog[]),
+        finalizedAt: await blockTime(await queryEvents(coord, coord.filters.RoundFinalized!(jobId, r), fromBlock)),
+        modelAcceptedAt: await blockTime(await queryEvents(coord, coord.filters.ModelAccepted!(jobId, r), fromBlock)),
       };
       shown.add(r.toString());
       const rejected = updates.filter((u) => !u.accepted);
@@ -445,7 +449,7 @@ async function main() {
   // Slashes are read again now: some are executed after their round's model was shown.
   for (const r of rounds) r.slashes = await slashesOf(BigInt(r.round));
   // The validators' own held-out scores of each round's model, which they report on chain after attesting it.
-  const onChain = await readRounds(coord, jobId, Math.max(0, ...rounds.map((r) => r.round)));
+  const onChain = await readRounds(coord, jobId, Math.max(0, ...rounds.map((r) => r.round)), fromBlock);
   for (const r of rounds) r.heldOut = roundScore(onChain[r.round - 1]!);
   say(` held-out accuracy the validators report (median): ${rounds.map((r) => `round ${r.round} ${r.heldOut?.accuracy == null ? "-" : (100 * r.heldOut.accuracy).toFixed(1) + "%"}`).join(", ")}`);
 

@@ -5,7 +5,6 @@
  * the previous round's revealed updates (chain events, then IPFS), and this round's commitments on chain.
  * The demo starts its attackers this way (`npm run demo -- --attack NAME --attackers K`).
  */
-import type { EventLog } from "ethers";
 import { decodeArtifact, type Tensor } from "../worker/artifacts/index.ts";
 import { revealedUpdates } from "../worker/chain/client.ts";
 import { readConfig } from "../worker/node/config.ts";
@@ -13,6 +12,7 @@ import { NodeContext } from "../worker/node/context.ts";
 import { runDaemon } from "../worker/node/daemon.ts";
 import { cidFromChain } from "../worker/storage/store.ts";
 import { ATTACKS, attackByName, hooksFor, type AttackSources } from "./attacks/index.ts";
+import { queryEvents } from "../worker/chain/events.ts";
 
 /** How long one previous-round update may take to fetch before it is left out. */
 export const PREVIOUS_FETCH_TIMEOUT_MS = 15_000;
@@ -37,7 +37,7 @@ export function daemonSources(ctx: NodeContext): AttackSources {
     colluders: async (_round, _base, own) => [own],
     async previous(round) {
       if (round <= 1) return [];
-      const revealed = await revealedUpdates(coord, ctx.jobId, BigInt(round - 1));
+      const revealed = await revealedUpdates(coord, ctx.jobId, BigInt(round - 1), ctx.jobBlock);
       await ctx.dialAccounts([...new Set(revealed.map((u) => u.worker).filter((w) => !isSelf(w)))]);
       const out: { worker: string; delta: Tensor[] }[] = [];
       for (const u of revealed) {
@@ -64,7 +64,7 @@ export function daemonSources(ctx: NodeContext): AttackSources {
       const { commitPeriod } = await ctx.config();
       const commitEnd = BigInt((await coord.getFunction("roundResult")(ctx.jobId, r)).start) + commitPeriod;
       for (;;) {
-        const events = (await coord.queryFilter(coord.filters.UpdateCommitted!(ctx.jobId, r), 0)) as EventLog[];
+        const events = await queryEvents(coord, coord.filters.UpdateCommitted!(ctx.jobId, r), ctx.jobBlock);
         const other = events.find((e) => !isSelf(e.args.worker as string));
         if (other) {
           const worker = other.args.worker as string;

@@ -12,7 +12,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HDNodeWallet, Mnemonic, type Contract, type EventLog, type Wallet } from "ethers";
+import { HDNodeWallet, Mnemonic, type Contract, type Wallet } from "ethers";
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
 import { accounting, createJob, deployProtocol, ONE, toPhase } from "../test/helpers/fixture.ts";
@@ -36,6 +36,7 @@ import { prng } from "../worker/util/prng.ts";
 import { evaluate, localUpdate, Trainer } from "../worker/training/trainer.ts";
 import { attackByName, hooksFor, roundSeed, type Attack } from "./attacks/index.ts";
 import { MemoryStore } from "./memoryStore.ts";
+import { queryEvents } from "../worker/chain/events.ts";
 
 export const DEFENCES = ["vote", "honest-only", "fedavg", "median", "trimmed_mean", "multi_krum"] as const;
 export type Defence = (typeof DEFENCES)[number];
@@ -313,13 +314,13 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
       previous: async (round) => {
         if (round <= 1) return [];
         const out = [];
-        for (const u of await revealedUpdates(p.coord, jobId, BigInt(round - 1))) {
+        for (const u of await revealedUpdates(p.coord, jobId, BigInt(round - 1), p.fromBlock)) {
           out.push({ worker: u.worker, delta: decodeArtifact(await store.get(await cidFromChain(u.digest, u.codec))).tensors });
         }
         return out;
       },
       copyCommitment: async (round) => {
-        for (const e of (await p.coord.queryFilter(p.coord.filters.UpdateCommitted!(jobId, round), 0)) as EventLog[]) {
+        for (const e of await queryEvents(p.coord, p.coord.filters.UpdateCommitted!(jobId, round), p.fromBlock)) {
           if (!attackerAddr.has(e.args.worker as string)) return e.args.commitment as string;
         }
         return undefined;
@@ -350,7 +351,7 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
     for (const [j, v] of validators.entries()) {
       await guarded(`validator-${j}`, async () => {
         if (v.colludes && phase === Phase.VoteCommit && !v.ctx.state.round(round).committed) {
-          const ups = await revealedUpdates(p.coord, jobId, round);
+          const ups = await revealedUpdates(p.coord, jobId, round, p.fromBlock);
           await v.role.commitVote(round, bitmapOf(ups.filter((u) => attackerAddr.has(u.worker)).map((u) => u.index)));
         } else await v.role.tick(round, phase);
       });
@@ -381,8 +382,8 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
   const updateSizes: number[] = [];
   for (let r = 1n; r <= BigInt(pop.o.rounds); r++) {
     const res = await p.coord.roundResult(jobId, r);
-    const committed = (await p.coord.queryFilter(p.coord.filters.UpdateCommitted!(jobId, r), 0)) as EventLog[];
-    const revealed = await revealedUpdates(p.coord, jobId, r);
+    const committed = await queryEvents(p.coord, p.coord.filters.UpdateCommitted!(jobId, r), p.fromBlock);
+    const revealed = await revealedUpdates(p.coord, jobId, r, p.fromBlock);
     for (const u of revealed) updateSizes.push((await store.get(await cidFromChain(u.digest, u.codec))).length);
     for (const e of committed) {
       const a = e.args.worker as string;
@@ -398,7 +399,7 @@ async function runVote(pop: Population, c: Cell, net: { ethers: HardhatEthers; h
     const slashed = ((await p.stake.stakeOf(a)) as bigint) < stakeAt0[i]!;
     if (attackerAddr.has(a)) {
       attackerSlashed += slashed ? 1 : 0;
-      const claimed = ((await p.coord.queryFilter(p.coord.filters.RewardClaimed!(jobId, null, a), 0)) as EventLog[]).reduce((s, e) => s + (e.args.amount as bigint), 0n);
+      const claimed = (await queryEvents(p.coord, p.coord.filters.RewardClaimed!(jobId, null, a), p.fromBlock)).reduce((s, e) => s + (e.args.amount as bigint), 0n);
       rewardsToAttackers += claimed;
     } else honestSlashed += slashed ? 1 : 0;
   }

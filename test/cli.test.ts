@@ -185,6 +185,13 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     writeFileSync(join(dir, "bad-deployment.json"), JSON.stringify({ chainId: 31337, token: "0x1234", stakeManager: wallets[8]!.address, coordinator: wallets[9]!.address }));
     const badDep = await cli(["account", wallets[1]!.address, "--deployment", "bad-deployment.json"]);
     expect([badDep.code, badDep.err]).to.satisfy(([c, e]: [number, string]) => c === 2 && /^fedstake account: deployment bad-deployment\.json: token must be an address \(got "0x1234"\)/.test(e));
+    // A deployment for another chain is refused before anything is read or signed (the same deployer
+    // and nonces give the same addresses on every chain).
+    writeFileSync(join(dir, "other-chain.json"), JSON.stringify({ chainId: 5, token: wallets[7]!.address, stakeManager: wallets[8]!.address, coordinator: wallets[9]!.address, deployBlock: 0 }));
+    for (const args of [["account", wallets[1]!.address], ["mint", "--to", wallets[1]!.address, "--amount", "1"]]) {
+      const r = await cli([...args, "--deployment", "other-chain.json"], keyOf(0));
+      expect([r.code, r.err], args[0]).to.satisfy(([c, e]: [number, string]) => c === 1 && /the chain at http:\/\/127\.0\.0\.1:\d+ has chain id 31337, the deployment is for chain 5: wrong --rpc or wrong deployment file\n$/.test(e));
+    }
 
     // `chain start`'s log: the accounts, the listening URL and every transaction; not the calls or the empty blocks.
     const { chainLogFilter } = await import("../scripts/cli/chain.ts");
@@ -434,6 +441,13 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
       const badAccept = await cli(["vote", "commit", handCfg, "--keystore", ks, "--accept", "zero"], hand);
       expect(badAccept.code).to.equal(2);
       expect(badAccept.err).to.match(/--accept takes update indices like 0,2,5; got "zero"/);
+      // Too early: the revert names the phases, and the hint says when the expected one opens.
+      const early = await cli(["round", "finalize", "--job", "1", "--round", "1", "--keystore", ks], hand);
+      expect([early.code, early.err]).to.satisfy(
+        ([c, e]: [number, string]) =>
+          c === 1 &&
+          /WrongPhase\(expected: Finalize, now: VoteCommit\)\nround 1's Finalize opens at \S+Z at the latest \(in \d+ s; sooner once every vote is revealed\); `fedstake wait --job 1 --phase Finalize` returns then\n$/.test(e),
+      );
       await ok(["vote", "commit", handCfg, "--keystore", ks], hand);
       const again = await cli(["vote", "commit", handCfg, "--keystore", ks], hand);
       expect([again.code, again.out]).to.deep.equal([3, ""]);

@@ -3,11 +3,12 @@
  * its own key and embedded IPFS node: 3 workers (one malicious), 2 validators, 3 rounds on MNIST.
  * Runs the demo itself (`scripts/demo.ts`) and checks what it reports and what the chain says: rounds,
  * slashes (burned, all of them), and that every node settled after the job, leaving no
- * stake locked and no committee bond held.
+ * stake locked and no committee bond held. Then one round again on Foundry's Anvil, whose blocks batch
+ * transactions as public chains do (a second EVM node: what Hardhat's automining hides shows there).
  */
 import { expect } from "chai";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -34,6 +35,25 @@ interface Ledger {
   nodes: number;
 }
 
+/** Runs the demo with `args` (its data under `home`) to the end, its output echoed; what it reported. */
+async function runDemo(home: string, args: string[]) {
+  const child = spawn(process.execPath, [join(ROOT, "scripts/demo.ts"), "--port", "0", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, FEDSTAKE_HOME: home },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    output += d.toString();
+    process.stdout.write(d.toString().replace(/^/gm, "      "));
+  });
+  const code = await new Promise<number | null>((r) => child.on("exit", r));
+  expect(code, output).to.equal(0);
+  const dir = realpathSync(join(home, "runs/latest"));
+  const read = <T>(f: string): T => JSON.parse(readFileSync(join(dir, f), "utf8")) as T;
+  return { output, dir, rounds: read<Round[]>("rounds.json"), accounts: read<{ name: string; malicious: boolean; stake: number; free: number; balance: number }[]>("accounts.json"), ledger: read<Ledger>("ledger.json") };
+}
+
 describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two crashes", function () {
   this.timeout(900_000);
   let rounds: Round[];
@@ -47,24 +67,9 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
   after(() => rmSync(home, { recursive: true, force: true }));
 
   before(async function () {
-    const child = spawn(process.execPath, [join(ROOT, "scripts/demo.ts"), "--workers", "3", "--validators", "2", "--rounds", "3", "--port", "0", "--crash", "worker-0,validator-0"], {
-      cwd: ROOT,
-      env: { ...process.env, FEDSTAKE_HOME: home },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      process.stdout.write(d.toString().replace(/^/gm, "      "));
-    });
-    const code = await new Promise<number | null>((r) => child.on("exit", r));
-    expect(code, out).to.equal(0);
-    output = out;
-    const dir = realpathSync(join(home, "runs/latest"));
-    rounds = JSON.parse(readFileSync(join(dir, "rounds.json"), "utf8"));
-    accounts = JSON.parse(readFileSync(join(dir, "accounts.json"), "utf8"));
-    crashes = JSON.parse(readFileSync(join(dir, "crashes.json"), "utf8"));
-    ledger = JSON.parse(readFileSync(join(dir, "ledger.json"), "utf8"));
+    const run = await runDemo(home, ["--workers", "3", "--validators", "2", "--rounds", "3", "--crash", "worker-0,validator-0"]);
+    ({ output, rounds, accounts, ledger } = run);
+    crashes = JSON.parse(readFileSync(join(run.dir, "crashes.json"), "utf8"));
   });
 
   it("decides every round, rejects the malicious update and accepts every honest one", function () {
@@ -136,5 +141,45 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
     // The demo's devnet is `hardhat node` as the README starts it (worker/chain/devnet.ts mines nothing);
     // three rounds with hundreds of transactions used to push block time 20 s and more ahead of the wall clock.
     expect(ledger.chainAheadS, JSON.stringify(ledger)).to.be.at.most(1);
+  });
+});
+
+describe("end to end on Anvil: one round, 3 workers (one malicious), 2 validators", function () {
+  this.timeout(600_000);
+  const home = mkdtempSync(join(tmpdir(), "fedstake-e2e-anvil-"));
+  after(() => rmSync(home, { recursive: true, force: true }));
+  let run: Awaited<ReturnType<typeof runDemo>>;
+
+  before(async function () {
+    run = await runDemo(home, ["--chain", "anvil", "--workers", "3", "--validators", "2", "--rounds", "1", "--train-samples", "3000"]);
+  });
+
+  it("decides the round: the malicious update rejected, the honest ones accepted, one model attested by both validators", function () {
+    expect(run.output).to.match(/^chain: anvil at http:\/\/127\.0\.0\.1:\d+$/m);
+    const [r] = run.rounds;
+    expect([run.rounds.length, r!.outcome]).to.deep.equal([1, "decided"]);
+    for (const u of r!.updates) expect(u.accepted, `${u.name}: ${u.reason}`).to.equal(!u.malicious);
+    expect(r!.attestations.map((a) => a.digest)).to.have.length(2);
+    expect(new Set(r!.attestations.map((a) => a.digest)).size).to.equal(1);
+  });
+
+  it("every node settles, the ledger balances, and no node retried or failed a transaction", function () {
+    expect(run.ledger.balanced, JSON.stringify(run.ledger)).to.equal(true);
+    expect(run.ledger.nodesSettled).to.equal(run.ledger.nodes);
+    // The deployment file records its block: event queries start there.
+    expect(JSON.parse(readFileSync(join(run.dir, "deployment.json"), "utf8")).deployBlock).to.be.a("number");
+    const nodes = join(run.dir, "nodes");
+    const bad = readdirSync(nodes).flatMap((n) => {
+      const f = join(nodes, n, "events.jsonl");
+      if (!existsSync(f)) return [];
+      return readFileSync(f, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { event: string })
+        // The demo's sponsor publishes no endpoint, so dialing it fails harmlessly.
+        .filter((e) => ["retry", "error", "fatal", "reveal-refused", "vote-abstained", "attest-late"].includes(e.event) || (e.event.endsWith("-failed") && e.event !== "dial-failed"))
+        .map((e) => `${n}: ${JSON.stringify(e)}`);
+    });
+    expect(bad, bad.join("\n")).to.deep.equal([]);
   });
 });

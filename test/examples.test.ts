@@ -1,6 +1,7 @@
 /**
- * The examples in examples/ against a live local network, so that they cannot rot: a `hardhat node`
- * (worker/chain/devnet.ts, 127.0.0.1, a port the OS picks), the sponsor serving the spec and the initial
+ * The examples in examples/ against a live local network, so that they cannot rot, on each local node
+ * worker/chain/devnet.ts runs (127.0.0.1, a port the OS picks): `hardhat node`, and Anvil, whose blocks
+ * batch transactions as public chains do; the sponsor serving the spec and the initial
  * model (`fedstake job create --serve`), and a 2-round MNIST job with
  * - three validators: the bash + jq example (`fedstake validator` with examples/jq-validator's config and
  *   its `decide` program, rule.sh), the TypeScript example (examples/ts-validator/validator.ts, whose
@@ -23,9 +24,10 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { HDNodeWallet, Mnemonic, type EventLog, type Wallet } from "ethers";
+import { HDNodeWallet, Mnemonic, type Wallet } from "ethers";
+import { queryEvents } from "../worker/chain/events.ts";
 import { attach, deployProtocol, sendTx, type Deployment } from "../worker/chain/client.ts";
-import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
+import { DEVNET_NODES, startDevnet, type Devnet } from "../worker/chain/devnet.ts";
 import { bitmapOf, Outcome, Phase } from "../worker/chain/protocol.ts";
 import type { NodeConfig } from "../worker/node/config.ts";
 import type { ModelSpec } from "../worker/training/spec.ts";
@@ -39,7 +41,14 @@ const HAVE_JQ = spawnSync("jq", ["--version"]).status === 0 && spawnSync("bash",
 
 type Event = { event: string; round?: string; accepted?: number[]; [k: string]: unknown };
 
-describe("examples/: a bash + jq validator, a TypeScript validator and a worker started from code, on a live network", function () {
+describe("examples/: the TypeScript examples", function () {
+  it("type-check against the library's declared API (examples/tsconfig.json)", function () {
+    const r = spawnSync(join(ROOT, "node_modules/.bin/tsc"), ["--noEmit", "-p", join(EXAMPLES, "tsconfig.json")], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status, r.stdout + r.stderr).to.equal(0);
+  });
+});
+
+for (const node of DEVNET_NODES) describe(`examples/: a bash + jq validator, a TypeScript validator and a worker started from code, on a live network (${node})`, function () {
   this.timeout(360_000);
   let devnet: Devnet;
   let dir: string;
@@ -99,15 +108,15 @@ describe("examples/: a bash + jq validator, a TypeScript validator and a worker 
     return file;
   };
   const revealed = async (round: bigint) =>
-    ((await coord.queryFilter(coord.filters.UpdateRevealed!(jobId, round), 0)) as EventLog[])
+    (await queryEvents(coord, coord.filters.UpdateRevealed!(jobId, round), dep.deployBlock ?? 0))
       .map((e) => ({ index: Number(e.args.index), worker: e.args.worker as string, numSamples: BigInt(e.args.numSamples) }))
       .sort((a, b) => a.index - b.index);
   const votes = async (round: bigint) =>
-    new Map(((await coord.queryFilter(coord.filters.VoteRevealed!(jobId, round), 0)) as EventLog[]).map((e) => [e.args.validator as string, BigInt(e.args.acceptBitmap)]));
+    new Map((await queryEvents(coord, coord.filters.VoteRevealed!(jobId, round), dep.deployBlock ?? 0)).map((e) => [e.args.validator as string, BigInt(e.args.acceptBitmap)]));
 
   before(async function () {
     dir = mkdtempSync(join(tmpdir(), "fedstake-examples-"));
-    devnet = await startDevnet();
+    devnet = await startDevnet({ node });
     const mnemonic = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
     const wallets = Array.from({ length: 8 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(devnet.provider) as unknown as Wallet);
     const [admin, sponsor, w0, w1, wEx, vJq, vTs, vBuiltIn] = wallets as [Wallet, Wallet, Wallet, Wallet, Wallet, Wallet, Wallet, Wallet];
@@ -219,11 +228,6 @@ describe("examples/: a bash + jq validator, a TypeScript validator and a worker 
     }
     return out;
   };
-
-  it("the TypeScript examples type-check against the library's declared API (examples/tsconfig.json)", function () {
-    const r = spawnSync(join(ROOT, "node_modules/.bin/tsc"), ["--noEmit", "-p", join(EXAMPLES, "tsconfig.json")], { cwd: ROOT, encoding: "utf8" });
-    expect(r.status, r.stdout + r.stderr).to.equal(0);
-  });
 
   it("the bash + jq validator votes each round for exactly what rule.sh answered: every update of at least 400 samples", async function () {
     if (!HAVE_JQ) this.skip();

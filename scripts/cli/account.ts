@@ -4,6 +4,7 @@ import type { Contract, EventLog } from "ethers";
 import { KEY_ENV, loadWallet } from "../../worker/chain/keys.ts";
 import { hasBit, Outcome } from "../../worker/chain/protocol.ts";
 import { address, argument, chainOptions, fmt, isoTime, jsonOption, printJson, providerOf, reader, slashReasonName, UsageError, type ChainOpts } from "./common.ts";
+import { queryEvents } from "../../worker/chain/events.ts";
 
 /** `Update.flags` bit the coordinator sets once an update's reward is paid (CoordinatorBase.UPDATE_CLAIMED). */
 const UPDATE_CLAIMED = 1;
@@ -20,10 +21,13 @@ interface JobShare {
   claimed: string;
 }
 
-const events = async (c: Contract, filter: unknown) => (await c.queryFilter(filter as never, 0)) as EventLog[];
+
+
+/** The protocol's events matching a filter (from the deployment's block). */
+type Events = (c: Contract, filter: unknown) => Promise<EventLog[]>;
 
 /** The jobs the account joined, submitted to, was paid by or was slashed in, with what each owes it. */
-async function jobShares(coord: Contract, who: string): Promise<JobShare[]> {
+async function jobShares(coord: Contract, who: string, events: Events): Promise<JobShare[]> {
   const [joined, revealed, claims, slashed] = await Promise.all([
     events(coord, coord.filters.CommitteeJoined!(null, who)),
     events(coord, coord.filters.UpdateRevealed!(null, null, who)),
@@ -68,7 +72,8 @@ export function registerAccount(program: Command): void {
       .addOption(jsonOption()),
     { key: "optional" },
   ).action(async (who: string | undefined, o: ChainOpts & { json?: boolean }) => {
-    const { token, stake, coord, provider } = reader(o);
+    const { token, stake, coord, provider, fromBlock } = await reader(o);
+    const events: Events = (c, filter) => queryEvents(c, filter as never, fromBlock);
     if (who === undefined) {
       if (!o.keystore && !process.env[KEY_ENV]) throw new UsageError(`give the ADDRESS, or the account's key (--keystore FILE or $${KEY_ENV})`);
       who = (await loadWallet({ keystore: o.keystore }, providerOf(o.rpc))).address;
@@ -103,7 +108,7 @@ export function registerAccount(program: Command): void {
       held: fmt(held),
       locked: { amount: fmt(locked), until: locked > 0n ? isoTime(until) : null },
       unbonding: { amount: fmt(unbonding), releaseTime: unbonding > 0n ? isoTime(release) : null, withdrawable: unbonding > 0n && now >= release },
-      jobs: await jobShares(coord, who),
+      jobs: await jobShares(coord, who, events),
       slashes,
     };
     if (o.json) return printJson(account);

@@ -7,10 +7,10 @@ import { existsSync, openSync, readFileSync, readSync, closeSync, statSync } fro
 import { join } from "node:path";
 import { Argument, Option, type Command } from "commander";
 import { formatUnits, getAddress, JsonRpcProvider, parseUnits, type Contract } from "ethers";
-import { attach, type Deployment } from "../../worker/chain/client.ts";
+import { assertChainId, attach, type Deployment } from "../../worker/chain/client.ts";
 import { KEY_ENV, loadWallet, PASSWORD_ENV } from "../../worker/chain/keys.ts";
 import { SlashReason } from "../../worker/chain/protocol.ts";
-import { readConfig } from "../../worker/node/config.ts";
+import { parseDeployment, readConfig } from "../../worker/node/config.ts";
 import { NodeContext, type LogTo } from "../../worker/node/context.ts";
 import { inHome } from "../../worker/node/home.ts";
 
@@ -169,43 +169,33 @@ export const slashReasonName = (r: number | bigint): string =>
     nameOf(SlashReason, r)
   ] ?? `reason ${r}`;
 
-/** The deployment file, checked: a bad address in it is named here (not taken for an ENS name by ethers later). */
+/** The deployment file, checked (node/config.ts's rules): a bad address in it is named here (not taken for an ENS name by ethers later). */
 export function readDeployment(file: string): Deployment {
-  let raw: Record<string, unknown>;
+  let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+    raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
     throw new UsageError(`deployment ${file}: ${(e as Error).message} (write one with \`fedstake deploy\`)`);
   }
-  const problems: string[] = [];
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new UsageError(`deployment ${file}: must be a JSON object { "chainId", "token", "stakeManager", "coordinator" }`);
-  if (!Number.isSafeInteger(raw.chainId) || (raw.chainId as number) < 1) problems.push(`chainId must be a positive integer (got ${JSON.stringify(raw.chainId)})`);
-  const dep = { chainId: raw.chainId as number } as Deployment;
-  for (const k of ["token", "stakeManager", "coordinator"] as const) {
-    try {
-      dep[k] = address(String(raw[k] ?? ""));
-      if (typeof raw[k] !== "string") throw new Error();
-    } catch {
-      problems.push(raw[k] === undefined ? `${k} is missing` : `${k} must be an address (got ${JSON.stringify(raw[k])})`);
-    }
-  }
-  if (problems.length) throw new UsageError(`deployment ${file}: ${problems.join("; ")}`);
-  return dep;
+  return parseDeployment(raw, `deployment ${file}`, (what) => new UsageError(what));
 }
 
 export const providerOf = (rpc: string) => new JsonRpcProvider(rpc, undefined, { staticNetwork: true, pollingInterval: 250 });
 
-/** The signing wallet and the contracts, for commands that send transactions. */
+/** The signing wallet and the contracts, for commands that send transactions (on the deployment's chain only). */
 export async function signer(o: ChainOpts) {
-  const wallet = await loadWallet({ keystore: o.keystore }, providerOf(o.rpc));
+  const provider = providerOf(o.rpc);
+  const wallet = await loadWallet({ keystore: o.keystore }, provider);
   const dep = readDeployment(o.deployment);
+  await assertChainId(provider, dep, o.rpc);
   return { wallet, dep, ...attach(dep, wallet) };
 }
 
-/** Read-only contract handles. */
-export function reader(o: Pick<ChainOpts, "rpc" | "deployment">) {
+/** Read-only contract handles, on the deployment's chain only. */
+export async function reader(o: Pick<ChainOpts, "rpc" | "deployment">) {
   const dep = readDeployment(o.deployment);
   const provider = providerOf(o.rpc);
+  await assertChainId(provider, dep, o.rpc);
   return { dep, provider, ...attach(dep, provider) };
 }
 

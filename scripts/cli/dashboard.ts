@@ -26,10 +26,10 @@ export function registerDashboard(program: Command): void {
       .addOption(jsonOption()),
     { key: "none" },
   ).action(async (o: ChainOpts & { job: bigint; port: number; log: string[]; json?: boolean }) => {
-    const { coord, stake, provider } = reader(o);
+    const { coord, stake, provider, fromBlock } = await reader(o);
     const jobs = (await coord.getFunction("jobCount")()) as bigint;
     if (o.job > jobs) throw new UsageError(`there is no job ${o.job} on this chain (${jobs} job${jobs === 1n ? "" : "s"}; \`fedstake job create\` creates one)`);
-    const d = await startDashboard({ coord, stake, provider, jobId: o.job, port: o.port, decisionLogs: o.log });
+    const d = await startDashboard({ coord, stake, provider, fromBlock, jobId: o.job, port: o.port, decisionLogs: o.log });
     if (o.json) printJson({ job: o.job.toString(), url: d.url, api: `${d.url}api/job` });
     else console.log(`dashboard for job ${o.job} at ${d.url} (JSON: ${d.url}api/job) — Ctrl-C to stop`);
     await new Promise((r) => (process.once("SIGINT", r), process.once("SIGTERM", r)));

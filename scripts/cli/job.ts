@@ -42,9 +42,9 @@ export function registerJob(program: Command): void {
     const { job: jobSection, ...specPart } = raw;
     const spec = parseJobSpec(specPart);
     const section = (jobSection ?? {}) as Record<string, unknown>;
-    const { wallet, dep, coord, token, stake } = await signer(o);
-    // The "job" section is checked before anything is pinned (the CIDs are filled in below).
+    // The "job" section is checked before the chain is asked anything or anything is pinned (the CIDs are filled in below).
     const draft = jobParams(section, 0, { digest: "0x", codec: 0 }, { digest: "0x", codec: 0 });
+    const { wallet, dep, coord, token, stake } = await signer(o);
     // The contract refuses rounds that outlast unbonding (stake read at round start must stay slashable).
     const unbonding = Number(await stake.getFunction("unbondingPeriod")());
     const span = draft.commitPeriod + draft.revealPeriod + draft.voteCommitPeriod + draft.voteRevealPeriod + draft.slashWindow + draft.attestPeriod;
@@ -171,9 +171,9 @@ export function registerJob(program: Command): void {
       .addOption(jsonOption()),
     { key: "none" },
   ).action(async (o: ChainOpts & { job: bigint; json?: boolean }) => {
-    const { coord, provider } = reader(o);
+    const { coord, provider, fromBlock } = await reader(o);
     const jobId = o.job;
-    const created = await jobCreated(coord, jobId);
+    const created = await jobCreated(coord, jobId, fromBlock);
     const timing = await readTiming(coord, provider, jobId);
     // Everything read at the block the timing was read at.
     const at = { blockTag: timing.block };

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import type { Contract, EventLog } from "ethers";
+import type { Contract } from "ethers";
 import { multiaddr } from "@multiformats/multiaddr";
 import type { CID } from "multiformats/cid";
 import { decodeArtifact, type Tensor } from "../../worker/artifacts/index.ts";
@@ -16,7 +16,8 @@ import { loadCsv, SCALES, type Scale } from "../../worker/data/csv.ts";
 import { DataError, type Dataset } from "../../worker/data/dataset.ts";
 import { loadIdx } from "../../worker/data/idx.ts";
 import { modelTensors } from "../../worker/node/context.ts";
-import { fetchJobSpec } from "../../worker/node/jobSpec.ts";
+import { fetchJobSpec, jobCreated } from "../../worker/node/jobSpec.ts";
+import { queryEvents } from "../../worker/chain/events.ts";
 import { dialPublished, modelHolders } from "../../worker/node/providers.ts";
 import { ValidatorRole } from "../../worker/node/validatorRole.ts";
 import { HeliaStore } from "../../worker/storage/heliaStore.ts";
@@ -58,10 +59,12 @@ interface RoundModel {
   modelDigest?: string;
   /** Every CID validators attested in the round, with the stake behind it and who attested it. */
   attestations: { cid: string; stake: bigint; validators: string[] }[];
+  /** Where the protocol's events begin (the deployment's block): later lookups start there. */
+  fromBlock: number;
 }
 
 /** The round's model record; without `round`, the latest round with an attested model. */
-async function roundModel(coord: Contract, jobId: bigint, round: bigint | undefined): Promise<RoundModel> {
+async function roundModel(coord: Contract, jobId: bigint, round: bigint | undefined, fromBlock: number): Promise<RoundModel> {
   const current = await currentRound(coord, jobId);
   if (round !== undefined && round > current) throw new UsageError(`--round ${round}: job ${jobId} has opened ${current} round${current === 1n ? "" : "s"} so far`);
   let r = round;
@@ -73,7 +76,7 @@ async function roundModel(coord: Contract, jobId: bigint, round: bigint | undefi
   }
   const res = await coord.getFunction("roundResult")(jobId, r);
   const byCid = new Map<string, { cid: string; stake: bigint; validators: string[] }>();
-  for (const e of (await coord.queryFilter(coord.filters.ModelAttested!(jobId, r), 0)) as EventLog[]) {
+  for (const e of await queryEvents(coord, coord.filters.ModelAttested!(jobId, r), fromBlock)) {
     const cid = (await cidFromChain(e.args.digest, Number(e.args.codec))).toString();
     const a = byCid.get(cid) ?? { cid, stake: 0n, validators: [] };
     // stakeFor is the CID's running tally, so the last event holds the total.
@@ -88,6 +91,7 @@ async function roundModel(coord: Contract, jobId: bigint, round: bigint | undefi
     model: res.modelDigest === ZERO_DIGEST ? undefined : await cidFromChain(res.modelDigest, Number(res.modelCodec)),
     modelDigest: res.modelDigest === ZERO_DIGEST ? undefined : (res.modelDigest as string),
     attestations: [...byCid.values()],
+    fromBlock,
   };
 }
 
@@ -140,7 +144,7 @@ async function withFetcher<T>(o: FetchOpts, coord: Contract, stake: Contract, rm
     const failed: string[] = [];
     for (const p of o.peer) await store.dial(p).catch((e: Error) => failed.push(`${p}: ${e.message}`));
     // The attested model's holders: the validators that attested it, then the sponsor (who serves the job spec).
-    failed.push(...(await dialPublished(store, stake, await modelHolders(coord, o.job, rm.modelDigest ?? ZERO_DIGEST))));
+    failed.push(...(await dialPublished(store, stake, await modelHolders(coord, o.job, rm.modelDigest ?? ZERO_DIGEST, rm.fromBlock))));
     try {
       return await f(store);
     } catch (e) {
@@ -157,7 +161,7 @@ async function withFetcher<T>(o: FetchOpts, coord: Contract, stake: Contract, rm
 async function fetchAttested(store: HeliaStore, coord: Contract, rm: RoundModel, o: FetchOpts): Promise<{ cid: CID; bytes: Uint8Array; tensors: Tensor[]; spec: ModelSpec }> {
   if (!rm.model) throw new Error(`round ${rm.round} (${rm.outcome}) has no attested model${rm.attestations.length ? ` (attested so far: ${rm.attestations.map((a) => a.cid).join(", ")})` : ""}`);
   const bytes = await store.get(rm.model, { timeoutMs: o.timeout * 1000 });
-  const spec = (await fetchJobSpec(coord, store, o.job)).model;
+  const spec = (await fetchJobSpec(store, o.job, (await jobCreated(coord, o.job, rm.fromBlock)).specCid)).model;
   return { cid: rm.model, bytes, tensors: modelTensors(decodeArtifact(bytes), spec, String(rm.model)), spec };
 }
 
@@ -203,8 +207,8 @@ export function registerModel(program: Command): void {
       .addOption(jsonOption()),
     { key: "none" },
   ).action(async (o: ChainOpts & { job: bigint; round?: bigint; json?: boolean }) => {
-    const { coord } = reader(o);
-    const rm = await roundModel(coord, o.job, o.round);
+    const { coord, fromBlock } = await reader(o);
+    const rm = await roundModel(coord, o.job, o.round, fromBlock);
     const show = {
       job: o.job.toString(),
       round: Number(rm.round),
@@ -230,8 +234,8 @@ export function registerModel(program: Command): void {
       .addOption(option("--onnx <FILE>", 'also write an ONNX inference graph (opset 17): input "input" [N, ...spec.input] → output "logits" [N, classes], the raw outputs, with the weights built in'))
       .addOption(jsonOption()),
   ).action(async (o: FetchOpts & { out: string; onnx?: string; json?: boolean }) => {
-    const { coord, stake } = reader(o);
-    const rm = await roundModel(coord, o.job, o.round);
+    const { coord, stake, fromBlock } = await reader(o);
+    const rm = await roundModel(coord, o.job, o.round, fromBlock);
     const result = await withFetcher(o, coord, stake, rm, async (store) => {
       const { cid, bytes, tensors, spec } = await fetchAttested(store, coord, rm, o);
       writeFileSync(o.out, bytes);
@@ -265,8 +269,8 @@ export function registerModel(program: Command): void {
     const idx = o.images !== undefined || o.labels !== undefined;
     if (idx === (o.csv !== undefined)) throw new UsageError("give the data as --images FILE --labels FILE (IDX) or as --csv FILE [--label COLUMN]");
     if (idx && (o.images === undefined || o.labels === undefined)) throw new UsageError("IDX data needs both --images and --labels");
-    const { coord, stake } = reader(o);
-    const rm = await roundModel(coord, o.job, o.round);
+    const { coord, stake, fromBlock } = await reader(o);
+    const rm = await roundModel(coord, o.job, o.round, fromBlock);
     const result = await withFetcher(o, coord, stake, rm, async (store) => {
       const { cid, tensors, spec } = await fetchAttested(store, coord, rm, o);
       const file = idx ? o.images! : o.csv!;

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, Help, type Option } from "commander";
-import { ChainError } from "../../worker/chain/client.ts";
+import { attach, ChainError, type Deployment } from "../../worker/chain/client.ts";
 import { KEY_ENV, PASSWORD_ENV } from "../../worker/chain/keys.ts";
 import { TooLateError } from "../../worker/node/errors.ts";
 import { registerInit } from "./init.ts";
@@ -21,9 +21,10 @@ import { registerModel } from "./model.ts";
 import { registerNode } from "./node.ts";
 import { registerRound } from "./round.ts";
 import { registerStatus } from "./status.ts";
-import { UsageError } from "./common.ts";
+import { providerOf, readDeployment, UsageError } from "./common.ts";
+import { readConfig } from "../../worker/node/config.ts";
 import { registerVote } from "./vote.ts";
-import { registerWatch } from "./watch.ts";
+import { phaseOpensText, readTiming, registerWatch } from "./watch.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const VERSION = (JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8")) as { version: string }).version;
@@ -131,6 +132,37 @@ export function exitCodeOf(e: unknown): 1 | 2 | 3 {
   return 1;
 }
 
+/**
+ * For a call refused because its phase has not opened yet (WrongPhase, the job before the expected
+ * phase): when it opens, read from the chain the command was pointed at (its --job, --rpc and
+ * --deployment, or its node config). A hint only: if it cannot be read, the error stands alone.
+ */
+async function tooEarlyHint(cmd: Command, e: unknown): Promise<string | undefined> {
+  if (!(e instanceof ChainError) || e.errorName !== "WrongPhase") return undefined;
+  const [expected, actual] = (e.args ?? []) as unknown[];
+  if (typeof expected !== "bigint" || typeof actual !== "bigint" || expected <= actual) return undefined;
+  const o = cmd.opts() as { rpc?: string; deployment?: string; job?: bigint };
+  let target: { rpc: string; dep: Deployment; job: bigint } | undefined;
+  try {
+    if (o.rpc && o.deployment && typeof o.job === "bigint") target = { rpc: o.rpc, dep: readDeployment(o.deployment), job: o.job };
+    else if (typeof cmd.args[0] === "string" && cmd.args[0].endsWith(".json")) {
+      const cfg = readConfig(cmd.args[0]);
+      target = { rpc: o.rpc ?? cfg.rpc, dep: cfg.deployment, job: BigInt(cfg.jobId) };
+    }
+  } catch {
+    return undefined;
+  }
+  if (!target) return undefined;
+  const provider = providerOf(target.rpc);
+  try {
+    return phaseOpensText(await readTiming(attach(target.dep, provider).coord, provider, target.job), target.job, Number(expected));
+  } catch {
+    return undefined;
+  } finally {
+    provider.destroy();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command("fedstake")
     .description("The fedstake protocol from the command line: keys, stake, jobs, the worker and validator daemons, voting by hand, models, accounts.")
@@ -219,6 +251,8 @@ export async function run(argv: string[]): Promise<number | undefined> {
       return 2;
     }
     console.error(`${where}: ${(e as Error).message}`);
+    const hint = await tooEarlyHint(cmd, e);
+    if (hint) console.error(hint);
     if (e instanceof UsageError && cmd !== program && cmd.commands.length === 0) console.error(`usage: ${where} ${cmd.usage()}`);
     return exitCodeOf(e);
   }

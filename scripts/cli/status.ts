@@ -21,12 +21,12 @@ export function registerStatus(program: Command): void {
       .addOption(jsonOption()),
     { key: "none" },
   ).action(async (o: ChainOpts & { job: bigint; json?: boolean }) => {
-    const { dep, coord, token, provider } = reader(o);
+    const { dep, coord, token, provider, fromBlock } = await reader(o);
     const jobId = o.job;
     const timing = await readTiming(coord, provider, jobId);
     const at = { blockTag: timing.block };
     const st = await coord.getFunction("jobState").staticCall(jobId, at);
-    const rounds = (await readRounds(coord, jobId, BigInt(timing.round))).map((r) => ({
+    const rounds = (await readRounds(coord, jobId, BigInt(timing.round), fromBlock)).map((r) => ({
       round: r.round,
       outcome: outcomeName(r.outcome),
       base: r.base,

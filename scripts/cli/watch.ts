@@ -114,6 +114,28 @@ export function timingLines(t: RoundTiming): string[] {
   ];
 }
 
+/**
+ * When phase `expected` of the current round opens, for a call refused as too early (WrongPhase with
+ * the job before `expected`): the deadline of the phase before it — the latest it opens, sooner when that
+ * phase closes early — and the `wait` command that returns when it does. Undefined for a phase that no
+ * deadline opens (a later round's, or the job's end).
+ */
+export function phaseOpensText(t: RoundTiming, job: bigint, expected: number): string | undefined {
+  const opensAt: Partial<Record<number, [Deadline, string]>> = {
+    [Phase.Commit]: [t.roundStart, "when the round starts"],
+    [Phase.Reveal]: [t.deadlines.commit, "sooner if the commit phase closes early (minUpdates commitments)"],
+    [Phase.VoteCommit]: [t.deadlines.reveal, "sooner once every commitment is revealed"],
+    [Phase.VoteReveal]: [t.deadlines.voteCommit, "sooner once every committee member has voted"],
+    [Phase.Finalize]: [t.deadlines.voteReveal, "sooner once every vote is revealed"],
+  };
+  const wait = `fedstake wait --job ${job} --phase ${phaseName(expected)}`;
+  if (expected === Phase.Attest) return `Attest opens when the round is finalized (finalizing opens at ${t.deadlines.voteReveal.iso} at the latest, in ${t.deadlines.voteReveal.secondsLeft} s); \`${wait}\` returns then`;
+  const at = opensAt[expected];
+  if (!at) return undefined;
+  const [d, sooner] = at;
+  return `round ${t.round}'s ${phaseName(expected)} opens at ${d.iso} at the latest (in ${d.secondsLeft} s; ${sooner}); \`${wait}\` returns then`;
+}
+
 const PHASE_NAMES = (Object.keys(Phase) as PhaseName[]).join(", ");
 
 /** A --phase value: a phase name as `phaseName` gives it, any case, or kebab/snake case (vote-commit). */
@@ -176,7 +198,7 @@ export function registerWatch(program: Command): void {
       .addOption(option("--json", "print one JSON document on stdout: {job, round, phase, block, timestamp}")),
     { key: "none" },
   ).action(async (o: WaitOpts) => {
-    const { coord, provider } = reader(o);
+    const { coord, provider } = await reader(o);
     try {
       const target = Phase[o.phase];
       const round = o.round === undefined ? undefined : Number(o.round);
@@ -223,13 +245,13 @@ export function registerWatch(program: Command): void {
           "as exact decimal strings, bitmaps as 0x hex, digest and codec also as a CID, enums by name).",
       )
       .addOption(option("--job <ID>", "the job id", positiveId).makeOptionMandatory())
-      .addOption(option("--from-block <N>", "the first block to print events of", wholeNumber(0)))
+      .addOption(option("--from-block <N>", "the first block to print events of (default: the deployment's)", wholeNumber(0)))
       .addOption(option("--json", "one JSON object per event and line (NDJSON)")),
     { key: "none" },
   ).action(async (o: WatchOpts) => {
-    const { coord, provider } = reader(o);
+    const { coord, provider, fromBlock } = await reader(o);
     try {
-      await watch(coord, provider, o.job, o.fromBlock ?? 0, (e) => console.log(o.json ? JSON.stringify(e) : eventLine(e)));
+      await watch(coord, provider, o.job, o.fromBlock ?? fromBlock, (e) => console.log(o.json ? JSON.stringify(e) : eventLine(e)));
     } finally {
       provider.destroy();
     }

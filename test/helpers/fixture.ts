@@ -17,6 +17,8 @@ export interface Protocol {
   token: Contract;
   stake: Contract;
   coord: Contract;
+  /** Where the protocol's events begin (the deployment's block). */
+  fromBlock: number;
   admin: HardhatEthersSigner;
   sponsor: HardhatEthersSigner;
   workers: HardhatEthersSigner[];
@@ -46,7 +48,7 @@ export async function deployProtocol(
   const others = signers.slice(2 + nW + nV);
   // The deployment every other path runs (CLI, demo, devnet, Ignition); the coordinator's handle speaks
   // its extension's ABI too.
-  const { token, stake, coord } = attach(await deployChain(admin, { unbondingPeriod: opts.unbonding }), admin);
+  const { token, stake, coord, fromBlock } = attach(await deployChain(admin, { unbondingPeriod: opts.unbonding }), admin);
 
   const fund = async (s: HardhatEthersSigner, amount: bigint, staked: bigint) => {
     await token.mint(s.address, amount);
@@ -58,7 +60,7 @@ export async function deployProtocol(
   for (const w of workers) await fund(w, 1_000n * ONE, opts.workerStake ?? 50n * ONE);
   for (const v of validators) await fund(v, 10_000n * ONE, opts.validatorStake ?? 1_000n * ONE);
   for (const o of others) await fund(o, 1_000n * ONE, 0n);
-  return { token, stake, coord, admin, sponsor, workers, validators, others };
+  return { token, stake, coord, fromBlock, admin, sponsor, workers, validators, others };
 }
 
 export const as = (c: Contract, s: HardhatEthersSigner): Contract => c.connect(s) as Contract;

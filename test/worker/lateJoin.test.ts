@@ -197,7 +197,7 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
     const attested = (await coord.queryFilter(coord.filters.ModelAttested!(jobId, 2n), 0)) as EventLog[];
     expect(attested.filter((e) => e.args.digest === r3.baseDigest).map((e) => e.args.validator as string)).to.include.members([wallets[5]!.address, wallets[6]!.address]);
     // The late worker took no part before round 3.
-    for (const r of [1n, 2n]) expect((await revealedUpdates(coord, jobId, r)).map((u) => u.worker), `round ${r}`).to.not.include(late.address);
+    for (const r of [1n, 2n]) expect((await revealedUpdates(coord, jobId, r, 0)).map((u) => u.worker), `round ${r}`).to.not.include(late.address);
   });
 
   it("the late worker committed and revealed an update in round 3, built on round 3's base, and it was accepted", async function () {
@@ -207,7 +207,7 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
     const committed = log.filter((e) => e.event === "committed").map((e) => e.round);
     expect(committed, `its events.jsonl:\n${tail("worker-late")}`).to.deep.equal(["3"]);
     expect(await coord.getFunction("updateCommitmentOf")(jobId, 3n, late.address)).to.not.equal(ZERO32);
-    const mine = (await revealedUpdates(coord, jobId, 3n)).filter((u) => u.worker === late.address);
+    const mine = (await revealedUpdates(coord, jobId, 3n, 0)).filter((u) => u.worker === late.address);
     expect(mine, "revealed in round 3").to.have.length(1);
     const update = await cidFromChain(mine[0]!.digest, mine[0]!.codec);
     const state = JSON.parse(readFileSync(join(lateCfg.dataDir, "state.json"), "utf8"));

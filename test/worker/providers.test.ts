@@ -47,7 +47,7 @@ describe("model providers: the attesting validators' published endpoints", funct
     const cid = await holder.add(modelArtifact(jobId, 1, new Uint8Array(36), tensors, 100n));
     const { digest, codec } = cidToChain(cid);
     // A node's long-lived lookup sees attestations made after its first look (it reads only new blocks).
-    const lookup = new ModelHolders(p.coord, jobId);
+    const lookup = new ModelHolders(p.coord, jobId, p.fromBlock);
     expect(await lookup.of(digest)).to.deep.equal([p.sponsor.address]);
     await as(p.coord, v0).attestModel(jobId, 1n, digest, codec);
     expect(await lookup.of(digest)).to.deep.equal([v0.address, p.sponsor.address]);
@@ -57,7 +57,7 @@ describe("model providers: the attesting validators' published endpoints", funct
     const base = await p.coord.roundResult(jobId, 2n);
     expect(base.baseDigest).to.equal(digest);
 
-    const holders = await modelHolders(p.coord, jobId, base.baseDigest);
+    const holders = await modelHolders(p.coord, jobId, base.baseDigest, p.fromBlock);
     expect(holders).to.deep.equal([v0.address, v1.address, p.sponsor.address]);
     const late = await store();
     const failed = await dialPublished(late, p.stake, holders);

@@ -11,7 +11,6 @@ import {
   BaseWallet,
   Contract,
   type ContractRunner,
-  type EventLog,
   ContractFactory,
   formatUnits,
   id,
@@ -26,6 +25,7 @@ import {
   ZeroHash,
 } from "ethers";
 import { phaseName } from "./protocol.ts";
+import { queryEvents } from "./events.ts";
 import { DEPLOY_PLAN, resolveArg, type Arg, type DeployParameters, type Role } from "./deployment.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -35,6 +35,12 @@ export interface Deployment {
   token: string;
   stakeManager: string;
   coordinator: string;
+  /**
+   * The block of the deployment's first transaction: event queries start here rather than at block 0,
+   * which a hosted endpoint would refuse or take millions of blocks to answer (worker/chain/events.ts).
+   * Deployment files written before it was recorded lack it: queries then start at 0.
+   */
+  deployBlock?: number;
 }
 
 type ContractName = "StakeToken" | "StakeManager" | "TrainingCoordinator" | "CoordinatorExtension";
@@ -77,6 +83,22 @@ export interface Protocol {
   token: Contract;
   stake: Contract;
   coord: Contract;
+  /** Where the protocol's events begin: the deployment's block (0 if the deployment file predates it). */
+  fromBlock: number;
+}
+
+/**
+ * Refuses an endpoint whose chain is not the deployment's. The same deployer and nonces give the same
+ * addresses on every chain, so a deployment file pointed at another chain's endpoint would find
+ * contracts there (or none) and sign and send to them. Checked before anything is signed or read.
+ */
+export async function assertChainId(provider: JsonRpcProvider, dep: Deployment, rpc: string): Promise<void> {
+  const chainId = Number(
+    await provider.send("eth_chainId", []).catch((e: Error) => {
+      throw new ChainError(`the chain at ${rpc} does not answer: ${e.message.split("\n")[0]}`);
+    }),
+  );
+  if (chainId !== dep.chainId) throw new ChainError(`the chain at ${rpc} has chain id ${chainId}, the deployment is for chain ${dep.chainId}: wrong --rpc or wrong deployment file`);
 }
 
 /**
@@ -102,6 +124,7 @@ export function attach(dep: Deployment, runner: ContractRunner): Protocol {
     token: new Contract(dep.token, loadArtifact("StakeToken").abi as never, runner),
     stake: new Contract(dep.stakeManager, loadArtifact("StakeManager").abi as never, runner),
     coord: new Contract(dep.coordinator, coordinatorAbi() as never, runner),
+    fromBlock: dep.deployBlock ?? 0,
   };
 }
 
@@ -236,7 +259,9 @@ function findRevertData(e: unknown): string | undefined {
 }
 
 /** The node already has a transaction at this nonce (this one, mined or pending, or another). */
-const NONCE_USED = /nonce too low|nonce has already been used|NONCE_EXPIRED/i;
+const NONCE_USED = /nonce too low|nonce has already been used|NONCE_EXPIRED|replacement transaction underpriced|replacement fee too low/i;
+/** Of those, the answers that say the transaction holding the nonce is still pending (geth, Anvil, Nethermind). */
+const NONCE_PENDING = /replacement transaction underpriced|replacement fee too low/i;
 const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|timeout|fetch failed|503|502|429|nonce too high/i;
 
 /**
@@ -331,7 +356,13 @@ async function sendRequest(
       if (d) throw new ChainError(`${label} reverted: ${d.text}`, d.name, d.args);
       if (NONCE_USED.test(msg) && attempt < retries && !(await provider.getTransactionReceipt(hash))) {
         nextNonce.delete(wallet.address);
-        opts.log?.(`${label}: nonce already used by another transaction, signing again at a fresh nonce`);
+        // "Replacement transaction underpriced": another transaction holds the nonce while pending (one this
+        // account sent from another process, or before a restart). Signing above it would leave a gap if
+        // it were dropped; it is mined within a block or so, and then the chain's count moves past it.
+        const pending = NONCE_PENDING.test(msg);
+        const wait = pending ? 500 * 2 ** attempt : 0;
+        opts.log?.(`${label}: nonce already used by another transaction${pending ? ", still pending" : ""}, signing again at a fresh nonce${wait ? ` in ${wait} ms` : ""}`);
+        if (wait) await new Promise((r) => setTimeout(r, wait));
         ({ signed, hash } = await sign("latest"));
         continue;
       }
@@ -369,8 +400,8 @@ async function sendRequest(
 }
 
 /** A round's revealed updates, from the coordinator's UpdateRevealed events, in reveal order. */
-export async function revealedUpdates(coord: Contract, jobId: bigint, round: bigint) {
-  const events = (await coord.queryFilter(coord.filters.UpdateRevealed!(jobId, round), 0)) as EventLog[];
+export async function revealedUpdates(coord: Contract, jobId: bigint, round: bigint, fromBlock: number) {
+  const events = await queryEvents(coord, coord.filters.UpdateRevealed!(jobId, round), fromBlock);
   return events
     .map((e) => ({
       index: Number(e.args.index),
@@ -401,6 +432,7 @@ export async function deployProtocol(deployer: Signer, params: Partial<DeployPar
   const from = await deployer.getAddress();
   const addresses = {} as Record<Role, string>;
   const artifacts = {} as Record<Role, ContractName>;
+  let deployBlock: number | undefined;
   const value = (arg: Arg) =>
     resolveArg<unknown, string>(arg, { deployer: from, contract: (role) => addresses[role], param: (name, fallback) => params[name] ?? fallback });
   for (const step of DEPLOY_PLAN) {
@@ -408,6 +440,7 @@ export async function deployProtocol(deployer: Signer, params: Partial<DeployPar
       const a = loadArtifact(step.artifact);
       const tx = await new ContractFactory(a.abi as never, a.bytecode).getDeployTransaction(...step.args.map(value));
       const receipt = await send(tx, `deploy ${step.artifact}`);
+      deployBlock ??= receipt.blockNumber;
       if (!receipt.contractAddress) throw new ChainError(`deploy ${step.artifact}: no contract address in the receipt`);
       addresses[step.deploy] = receipt.contractAddress;
       artifacts[step.deploy] = step.artifact;
@@ -416,5 +449,5 @@ export async function deployProtocol(deployer: Signer, params: Partial<DeployPar
       await send({ to: addresses[step.call], data }, step.method);
     }
   }
-  return { chainId: Number((await deployer.provider!.getNetwork()).chainId), ...addresses };
+  return { chainId: Number((await deployer.provider!.getNetwork()).chainId), ...addresses, deployBlock };
 }

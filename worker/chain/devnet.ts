@@ -3,6 +3,12 @@
  * (never another interface), started exactly as `npm run node` starts it. The chain keeps time by itself
  * (hardhat.config.ts, network `node`: a block every second, timestamps that follow the wall clock), so
  * nothing here mines: what runs against this chain runs against the README's.
+ *
+ * Or Foundry's Anvil (npm `@foundry-rs/anvil-linux-amd64`, an optional dependency on Linux x64), a
+ * second EVM node that behaves as public chains do where Hardhat's hides it: blocks every second that
+ * batch the transactions sent meanwhile (no automining), pending transactions that hold their nonce
+ * ("replacement transaction underpriced"), and its own error texts. Same chain id (31337) and test
+ * accounts as Hardhat's.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -39,15 +45,33 @@ export function ensureBuilt(): void {
   if (r.status !== 0) throw new Error("contract build failed");
 }
 
-export async function startDevnet(opts: { port?: number } = {}): Promise<Devnet> {
+/** The local EVM nodes startDevnet can run. */
+export const DEVNET_NODES = ["hardhat", "anvil"] as const;
+export type DevnetNode = (typeof DEVNET_NODES)[number];
+
+/** Anvil's binary as its npm package installs it (npm skips it, an optional dependency, off Linux x64). */
+export const ANVIL_BIN = join(ROOT, "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+
+export async function startDevnet(opts: { port?: number; node?: DevnetNode } = {}): Promise<Devnet> {
   ensureBuilt();
+  const node = opts.node ?? "hardhat";
   const port = await freePort(opts.port ?? 0);
-  const child = spawn(join(ROOT, "node_modules/.bin/hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port)], {
-    cwd: ROOT,
-    env: CHILD_ENV,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  if (node === "anvil" && !existsSync(ANVIL_BIN)) {
+    throw new Error(`Anvil is not installed (${ANVIL_BIN} is missing): npm installs its optional package @foundry-rs/anvil-linux-amd64 on Linux x64 only`);
+  }
+  const child =
+    node === "anvil"
+      ? spawn(ANVIL_BIN, ["--host", "127.0.0.1", "--port", String(port), "--block-time", "1", "--chain-id", "31337", "--accounts", "20", "--balance", "10000"], {
+          cwd: ROOT,
+          stdio: ["ignore", "pipe", "inherit"],
+        })
+      : spawn(join(ROOT, "node_modules/.bin/hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port)], {
+          cwd: ROOT,
+          env: CHILD_ENV,
+          stdio: ["ignore", "pipe", "inherit"],
+        });
   const url = `http://127.0.0.1:${port}`;
+  const listening = node === "anvil" ? `Listening on 127.0.0.1:${port}` : `JSON-RPC server at ${url}/`;
   let provider: JsonRpcProvider | undefined;
   const stop = () => {
     provider?.destroy();
@@ -59,8 +83,8 @@ export async function startDevnet(opts: { port?: number } = {}): Promise<Devnet>
     let seen = "";
     const timer = setTimeout(() => res(false), 60_000);
     child.stdout!.on("data", (d: Buffer) => {
-      if (seen.length < 4096) seen += d.toString();
-      if (seen.includes(`JSON-RPC server at ${url}/`)) {
+      if (seen.length < 65536) seen += d.toString();
+      if (seen.includes(listening)) {
         clearTimeout(timer);
         res(true);
       }
@@ -74,7 +98,7 @@ export async function startDevnet(opts: { port?: number } = {}): Promise<Devnet>
   child.stdout!.resume();
   if (!ready) {
     stop();
-    throw new Error(`hardhat node did not start on ${url}${child.exitCode !== null ? ` (it exited with ${child.exitCode}: is the port taken?)` : ""}`);
+    throw new Error(`${node === "anvil" ? "anvil" : "hardhat node"} did not start on ${url}${child.exitCode !== null ? ` (it exited with ${child.exitCode}: is the port taken?)` : ""}`);
   }
   provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, pollingInterval: 250 });
   return { url, provider, stop };

@@ -6,6 +6,7 @@
  * serves it.
  */
 import type { Contract, EventLog } from "ethers";
+import { queryEvents } from "../chain/events.ts";
 import { hasBit, Outcome, scoreFromChain, type ModelScore } from "../chain/protocol.ts";
 import { cidFromChain } from "../storage/store.ts";
 
@@ -79,10 +80,10 @@ function weightedMedian(xs: { v: number; w: bigint }[]): number {
 }
 
 /** The job's events of one kind (every round), grouped by round in log order. */
-async function byRound(coord: Contract, event: string, jobId: bigint): Promise<Map<number, EventLog[]>> {
+async function byRound(coord: Contract, event: string, jobId: bigint, fromBlock: number): Promise<Map<number, EventLog[]>> {
   const filter = coord.filters[event];
   if (!filter) throw new Error(`the coordinator's ABI has no ${event} event`);
-  const events = (await coord.queryFilter(filter(jobId), 0)) as EventLog[];
+  const events = await queryEvents(coord, filter(jobId), fromBlock);
   const out = new Map<number, EventLog[]>();
   for (const e of events) {
     const r = Number(e.args.round);
@@ -94,9 +95,9 @@ async function byRound(coord: Contract, event: string, jobId: bigint): Promise<M
 }
 
 /** Rounds 1..`lastRound` of job `jobId`. */
-export async function readRounds(coord: Contract, jobId: bigint, lastRound: bigint | number): Promise<ChainRound[]> {
+export async function readRounds(coord: Contract, jobId: bigint, lastRound: bigint | number, fromBlock: number): Promise<ChainRound[]> {
   const kinds = ["UpdateRevealed", "VoteRevealed", "UpdateCommitted", "SlashApplied", "MemberEvicted", "VoteWithheld", "ValidatorRewardCredited", "RewardClaimed", "ModelAttested", "ModelScored"] as const;
-  const all = await Promise.all(kinds.map((k) => byRound(coord, k, jobId)));
+  const all = await Promise.all(kinds.map((k) => byRound(coord, k, jobId, fromBlock)));
   const ev = Object.fromEntries(kinds.map((k, i) => [k, all[i]!])) as Record<(typeof kinds)[number], Map<number, EventLog[]>>;
   const rounds: ChainRound[] = [];
   for (let r = 1; r <= Number(lastRound); r++) {

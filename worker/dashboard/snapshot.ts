@@ -51,6 +51,8 @@ export interface SnapshotSource {
   stake: Contract;
   provider: Provider;
   jobId: bigint;
+  /** Where the protocol's events begin (`Protocol.fromBlock`, the deployment's block); default 0. */
+  fromBlock?: number;
   /** Validators' events.jsonl files: their decisions and reasons per update. */
   decisionLogs?: string[];
   /** Test accuracy of rounds' models on a test set the caller holds (the demo's MNIST test set), if any. */
@@ -147,7 +149,7 @@ export async function snapshot(src: SnapshotSource) {
   const c: Record<string, bigint> = {};
   for (const k of ["commitPeriod", "revealPeriod", "voteCommitPeriod", "voteRevealPeriod", "slashWindow", "attestPeriod"]) c[k] = BigInt(cfg[k]);
   const ends = phaseEnd(Number(phase), { roundStart: BigInt(st.roundStart), finalizedAt: BigInt(st.finalizedAt) }, c);
-  const chain = await readRounds(coord, jobId, round);
+  const chain = await readRounds(coord, jobId, round, src.fromBlock ?? 0);
   const logs = (src.decisionLogs ?? []).map(readDecisionLog);
   const rounds = chain.map((r) => roundView(r, logs));
 

@@ -34,7 +34,7 @@ const multiaddrText = text("a multiaddr").refine(
 );
 
 const deploymentSchema = z.strictObject(
-  { chainId: positiveInt, token: address, stakeManager: address, coordinator: address },
+  { chainId: positiveInt, token: address, stakeManager: address, coordinator: address, deployBlock: nonNegativeInt.optional() },
   { error: "must be the contracts' addresses or the path of a deployment file" },
 ) satisfies z.ZodType<Deployment>;
 
@@ -232,8 +232,16 @@ function readDeployment(at: string, problem: (what: string) => Error): Deploymen
   } catch (e) {
     throw problem(`deployment names ${at}, which cannot be read: ${(e as Error).message}`);
   }
+  return parseDeployment(raw, `deployment file ${at}`, problem);
+}
+
+/**
+ * A deployment (`fedstake deploy`'s file, parsed JSON) checked: every problem named after `where`
+ * (`deployment file d.json: chainId must be a positive integer (got 0)`), thrown as `problem` makes it.
+ */
+export function parseDeployment(raw: unknown, where: string, problem: (what: string) => Error): Deployment {
   const parsed = deploymentSchema.safeParse(raw);
-  if (!parsed.success) throw problem(`deployment file ${at}: ${describeIssues(parsed.error.issues, raw)}`);
+  if (!parsed.success) throw problem(`${where}: ${describeIssues(parsed.error.issues, raw)}`);
   return parsed.data;
 }
 

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { JsonRpcProvider, type Wallet } from "ethers";
 import { CID } from "multiformats/cid";
 import { decodeArtifact, encodeArtifact, type Artifact, type Tensor } from "../artifacts/index.ts";
-import { attach, sendTx, type Protocol } from "../chain/client.ts";
+import { assertChainId, attach, sendTx, type Protocol } from "../chain/client.ts";
 import { loadWallet } from "../chain/keys.ts";
 import { Outcome } from "../chain/protocol.ts";
 import { loadCsv } from "../data/csv.ts";
@@ -67,6 +67,11 @@ export class NodeContext {
   readonly store: NodeStore;
   /** The job spec named on chain (model, aggregation, acceptance policy), fetched at start. */
   job!: JobSpec;
+  /**
+   * The block the job was created in: its events begin there, so the roles' event queries start there
+   * (worker/chain/events.ts). In-process contexts, whose job is given, use the deployment's block.
+   */
+  jobBlock: number;
   private readonly logFile: string;
   private configCache?: JobConfigView;
   /** Set by `inProcess`: the data set to use instead of loading `cfg.data`. */
@@ -89,18 +94,14 @@ export class NodeContext {
     this.state = new StateFile(cfg.dataDir, stateKey(cfg.deployment.chainId, cfg.deployment.coordinator, this.jobId));
     this.store = store;
     this.logFile = join(cfg.dataDir, "events.jsonl");
-    this.holders = new ModelHolders(this.chain.coord, this.jobId);
+    this.holders = new ModelHolders(this.chain.coord, this.jobId, this.chain.fromBlock);
+    this.jobBlock = this.chain.fromBlock;
   }
 
   /** Loads the key, opens the store (cfg.storage), dials the configured peers and the job's sponsor, fetches the job spec. */
   static async create(cfg: NodeConfig, opts: { logTo?: LogTo; purpose?: string } = {}): Promise<NodeContext> {
     const provider = new JsonRpcProvider(cfg.rpc, undefined, { staticNetwork: true, pollingInterval: 250 });
-    // The same deployer and nonces give the same addresses on every chain: a deployment file pointed at
-    // another chain's endpoint would sign and send there. Refused before anything is signed.
-    const chainId = Number(await provider.send("eth_chainId", []).catch((e: Error) => {
-      throw new Error(`the chain at ${cfg.rpc} does not answer: ${e.message.split("\n")[0]}`);
-    }));
-    if (chainId !== cfg.deployment.chainId) throw new Error(`the chain at ${cfg.rpc} has chain id ${chainId}, the deployment is for chain ${cfg.deployment.chainId}: wrong --rpc or wrong deployment file`);
+    await assertChainId(provider, cfg.deployment, cfg.rpc);
     const wallet = await loadWallet(cfg, provider);
     mkdirSync(cfg.dataDir, { recursive: true });
     // One process per data directory (worker/node/lock.ts), held until this process exits.
@@ -116,8 +117,10 @@ export class NodeContext {
     ctx.logTo = opts.logTo ?? "stdout";
     try {
       await ctx.dialPeers();
-      await ctx.dialAccounts([(await jobCreated(ctx.chain.coord, ctx.jobId)).sponsor]);
-      ctx.job = await fetchJobSpec(ctx.chain.coord, store, ctx.jobId);
+      const created = await jobCreated(ctx.chain.coord, ctx.jobId, ctx.chain.fromBlock);
+      ctx.jobBlock = created.block;
+      await ctx.dialAccounts([created.sponsor]);
+      ctx.job = await fetchJobSpec(store, ctx.jobId, created.specCid);
     } catch (e) {
       await store.stop().catch(() => {});
       release();

@@ -12,7 +12,9 @@
  *
  * Absent parts take the defaults (worker/aggregation/index.ts, worker/validation/rules/index.ts).
  */
-import type { Contract, EventLog } from "ethers";
+import type { Contract } from "ethers";
+import type { CID } from "multiformats/cid";
+import { queryEvents } from "../chain/events.ts";
 import type { EncodeOptions } from "../artifacts/index.ts";
 import { topkEncoding } from "../artifacts/encodings.ts";
 import { parseAggregation, type AggregationPolicy } from "../aggregation/index.ts";
@@ -132,21 +134,24 @@ export function parseJobSpec(raw: unknown): JobSpec {
   return { model, aggregation: parseAggregation(s.aggregation), validation: parseValidation(s.validation), compression: parseCompression(s.compression) };
 }
 
-/** The job's spec CID, sponsor and initial model, from its JobCreated event. */
-export async function jobCreated(coord: Contract, jobId: bigint) {
-  const [e] = (await coord.queryFilter(coord.filters.JobCreated!(jobId), 0)) as EventLog[];
+/**
+ * The job's spec CID, sponsor and initial model, and the block it was created in (where its events
+ * begin), from its JobCreated event, searched from `fromBlock` (the deployment's block).
+ */
+export async function jobCreated(coord: Contract, jobId: bigint, fromBlock: number) {
+  const [e] = await queryEvents(coord, coord.filters.JobCreated!(jobId), fromBlock);
   if (!e) throw new Error(`job ${jobId} does not exist on this coordinator`);
   const p = e.args.params;
   return {
+    block: e.blockNumber,
     sponsor: e.args.sponsor as string,
     specCid: await cidFromChain(p.specDigest, Number(p.specCodec)),
     initialModelCid: await cidFromChain(p.initialModelDigest, Number(p.initialModelCodec)),
   };
 }
 
-/** Fetches (CID-verified) and parses the job spec named on chain. */
-export async function fetchJobSpec(coord: Contract, store: ArtifactStore, jobId: bigint): Promise<JobSpec> {
-  const { specCid } = await jobCreated(coord, jobId);
+/** Fetches (CID-verified) and parses the job spec named on chain (`specCid` from jobCreated). */
+export async function fetchJobSpec(store: ArtifactStore, jobId: bigint, specCid: CID): Promise<JobSpec> {
   const bytes = await store.get(specCid, { timeoutMs: 30_000, maxBytes: 1024 * 1024 });
   let raw: unknown;
   try {

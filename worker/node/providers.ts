@@ -6,7 +6,8 @@
  * joiner, a restarted node, a worker whose update was rejected and whom nobody dials) still finds the
  * base, without any configured peer.
  */
-import type { Contract, EventLog } from "ethers";
+import type { Contract } from "ethers";
+import { queryEvents } from "../chain/events.ts";
 import { jobCreated } from "./jobSpec.ts";
 import type { Dialer } from "../storage/store.ts";
 
@@ -34,32 +35,36 @@ export async function dialPublished(dialer: Pick<Dialer, "dial">, stake: Contrac
  */
 export class ModelHolders {
   private readonly byDigest = new Map<string, string[]>();
-  private scannedTo = -1;
+  private scannedTo: number;
   private sponsor?: string;
   private readonly coord: Contract;
   private readonly jobId: bigint;
+  private readonly fromBlock: number;
 
-  constructor(coord: Contract, jobId: bigint) {
+  /** `fromBlock`: where the protocol's events begin (the deployment's block, `Protocol.fromBlock`). */
+  constructor(coord: Contract, jobId: bigint, fromBlock: number) {
     this.coord = coord;
     this.jobId = jobId;
+    this.fromBlock = fromBlock;
+    this.scannedTo = fromBlock - 1;
   }
 
   async of(digest: string): Promise<string[]> {
     const latest = await this.coord.runner!.provider!.getBlockNumber();
     if (latest > this.scannedTo) {
-      const attested = (await this.coord.queryFilter(this.coord.filters.ModelAttested!(this.jobId), this.scannedTo + 1, latest)) as EventLog[];
+      const attested = await queryEvents(this.coord, this.coord.filters.ModelAttested!(this.jobId), this.scannedTo + 1, { toBlock: latest });
       for (const e of attested) {
         const d = (e.args.digest as string).toLowerCase();
         this.byDigest.set(d, [...(this.byDigest.get(d) ?? []), e.args.validator as string]);
       }
       this.scannedTo = latest;
     }
-    this.sponsor ??= (await jobCreated(this.coord, this.jobId)).sponsor as string;
+    this.sponsor ??= (await jobCreated(this.coord, this.jobId, this.fromBlock)).sponsor as string;
     return [...new Set([...(this.byDigest.get(digest.toLowerCase()) ?? []), this.sponsor])];
   }
 }
 
 /** The holders of one model (a one-off lookup: see ModelHolders). */
-export function modelHolders(coord: Contract, jobId: bigint, digest: string): Promise<string[]> {
-  return new ModelHolders(coord, jobId).of(digest);
+export function modelHolders(coord: Contract, jobId: bigint, digest: string, fromBlock: number): Promise<string[]> {
+  return new ModelHolders(coord, jobId, fromBlock).of(digest);
 }

@@ -8,7 +8,7 @@
  * ends, leave the committee to release the seat's bond. Every decision is logged with its reason.
  */
 import { dirname } from "node:path";
-import { getBytes, type EventLog } from "ethers";
+import { getBytes } from "ethers";
 import type { CID } from "multiformats/cid";
 import { aggregate, type Contribution } from "../aggregation/index.ts";
 import type { Tensor } from "../artifacts/index.ts";
@@ -25,6 +25,7 @@ import { modelArtifact, type NodeContext, type RoundResultView } from "./context
 import { checkHookProgram, runHookProgram, withTimeout } from "./decide.ts";
 import { TooLateError } from "./errors.ts";
 import { paramsOf } from "../training/model.ts";
+import { queryEvents } from "../chain/events.ts";
 
 /** The largest update artifact a validator fetches. */
 const MAX_UPDATE_BYTES = 64 * 1024 * 1024;
@@ -161,7 +162,7 @@ export class ValidatorRole {
     // Rounds this validator never evaluated (it started late, or skipped them) are of no more use.
     for (const r of this.prefetched.keys()) if (BigInt(r) < round) this.prefetched.delete(r);
     const fresh = [];
-    for (const u of await revealedUpdates(ctx.chain.coord, ctx.jobId, round)) {
+    for (const u of await revealedUpdates(ctx.chain.coord, ctx.jobId, round, ctx.jobBlock)) {
       const cid = await cidFromChain(u.digest, u.codec);
       if (!have.has(cid.toString())) fresh.push({ cid, worker: u.worker });
     }
@@ -196,7 +197,7 @@ export class ValidatorRole {
     const now = await this.phaseNow();
     const final = now.round > round || (now.round === round && now.phase >= Phase.VoteCommit);
     const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
-    const updates = await revealedUpdates(ctx.chain.coord, ctx.jobId, round);
+    const updates = await revealedUpdates(ctx.chain.coord, ctx.jobId, round, ctx.jobBlock);
     const have = this.prefetched.get(String(round)) ?? new Map<string, Uint8Array>();
     if (final) this.prefetched.delete(String(round));
     const cids = await Promise.all(updates.map((u) => cidFromChain(u.digest, u.codec)));
@@ -317,7 +318,7 @@ export class ValidatorRole {
     }
     if (now.round < round || now.phase < Phase.VoteCommit) throw new Error(`round ${round}'s vote-commit phase has not opened yet (the job is in round ${now.round}, phase ${phaseName(now.phase)})`);
     if (bitmap !== undefined) {
-      const count = (await revealedUpdates(ctx.chain.coord, ctx.jobId, round)).length;
+      const count = (await revealedUpdates(ctx.chain.coord, ctx.jobId, round, ctx.jobBlock)).length;
       const beyond = [];
       for (let i = count; BigInt(i) < BigInt(bitmap.toString(2).length); i++) if (hasBit(bitmap, i)) beyond.push(i);
       if (beyond.length) throw new RangeError(`round ${round} has ${count} revealed update${count === 1 ? "" : "s"} (indices 0…${count - 1}): cannot accept ${beyond.join(", ")}`);
@@ -388,7 +389,7 @@ export class ValidatorRole {
     const { cid: baseCid, tensors: base } = await ctx.baseModel(round);
     const have = this.deltas.get(String(round)) ?? new Map();
     const contributions = [];
-    for (const u of await revealedUpdates(ctx.chain.coord, ctx.jobId, round)) {
+    for (const u of await revealedUpdates(ctx.chain.coord, ctx.jobId, round, ctx.jobBlock)) {
       if (!hasBit(accepted, u.index)) continue;
       let c = have.get(u.index);
       if (!c) {
@@ -544,7 +545,7 @@ export class ValidatorRole {
     const res = (await coord.getFunction("roundResult")(ctx.jobId, round)) as RoundResultView;
     const { voteReveal: voteRevealEnd, slash: slashDeadline } = roundDeadlines(res.start, await ctx.config());
     if (now >= slashDeadline) return true;
-    const committed = (await coord.queryFilter(coord.filters.UpdateCommitted!(ctx.jobId, round), 0)) as EventLog[];
+    const committed = await queryEvents(coord, coord.filters.UpdateCommitted!(ctx.jobId, round), ctx.jobBlock);
     // A round that never got a commitment has nothing to slash once decided, or once the job is over.
     if (committed.length === 0 && (Number(res.outcome) !== Outcome.Pending || jobEnded)) return true;
     const outcome = Number(res.outcome);
@@ -568,11 +569,11 @@ export class ValidatorRole {
     }
     // Rejected updates and withheld votes: once the round is decided.
     if (outcome === Outcome.Pending) return false;
-    const withheld = (await coord.queryFilter(coord.filters.VoteWithheld!(ctx.jobId, round), 0)) as EventLog[];
+    const withheld = await queryEvents(coord, coord.filters.VoteWithheld!(ctx.jobId, round), ctx.jobBlock);
     for (const e of withheld) {
       const validator = e.args.validator as string;
       const slashedAlready = async () =>
-        ((await coord.queryFilter(coord.filters.SlashApplied!(ctx.jobId, round, validator), 0)) as EventLog[]).some((x) => Number(x.args.reason) === SlashReason.MissedVoteReveal);
+        (await queryEvents(coord, coord.filters.SlashApplied!(ctx.jobId, round, validator), ctx.jobBlock)).some((x) => Number(x.args.reason) === SlashReason.MissedVoteReveal);
       const r = await this.trySlash("withheld-vote", "slashWithheldVote", [ctx.jobId, round, validator], { round, validator }, slashedAlready);
       if (r === "final") break;
       if (r === "retry") done = false;

@@ -19,7 +19,8 @@ import type { NodeContext, RoundResultView } from "./context.ts";
 import { DEFAULT_COMPRESSION, encodingOf } from "./jobSpec.ts";
 import { ResidualFile } from "./residual.ts";
 import { CID } from "multiformats/cid";
-import { getBytes, type EventLog } from "ethers";
+import { getBytes } from "ethers";
+import { queryEvents } from "../chain/events.ts";
 
 /** Reverts that mean this reveal can never succeed: retrying is pointless (the lock expires on its own). */
 const REVEAL_REFUSED = new Set(["TooManyUpdates", "DuplicateUpdate", "TooManySamples", "ZeroSamples", "InvalidDigest", "RevealMismatch"]);
@@ -199,7 +200,7 @@ export class WorkerRole {
     const ctx = this.ctx;
     let left = false;
     for await (const { round, res } of ctx.decidedUnsettled(current)) {
-      const mine = (await ctx.chain.coord.queryFilter(ctx.chain.coord.filters.UpdateRevealed!(ctx.jobId, round, ctx.wallet.address), 0)) as EventLog[];
+      const mine = await queryEvents(ctx.chain.coord, ctx.chain.coord.filters.UpdateRevealed!(ctx.jobId, round, ctx.wallet.address), ctx.jobBlock);
       let done = true;
       for (const e of mine) {
         const i = Number(e.args.index);
