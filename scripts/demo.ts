@@ -25,7 +25,9 @@ import { loadMnist } from "../worker/data/mnist.ts";
 import { MNIST_MLP } from "../worker/training/presets.ts";
 import type { NodeConfig } from "../worker/node/config.ts";
 import { inHome } from "../worker/node/home.ts";
-import { parseValidation, type JobSpec } from "../worker/node/jobSpec.ts";
+import { parseJobSpec, parseValidation, type JobSpec } from "../worker/node/jobSpec.ts";
+import { completePrivacy } from "../worker/privacy/policy.ts";
+import { noiseStd } from "../worker/privacy/mechanism.ts";
 import { modelArtifact } from "../worker/node/context.ts";
 import { phaseProgress } from "../worker/node/progress.ts";
 import { HeliaStore } from "../worker/storage/heliaStore.ts";
@@ -55,6 +57,7 @@ const OPTIONS = {
   phases: { type: "string", default: "12,6,10,6,20", about: "phase lengths in seconds: commit,reveal,voteCommit,voteReveal,attest" },
   "slash-window": { type: "string", default: "300", about: "seconds after vote reveal within which finalize and every slash of a round must happen" },
   dataset: { type: "string", default: "mnist", about: "the data set (only mnist ships with the demo)" },
+  privacy: { type: "string", default: "", about: "differentially private updates (worker/privacy/): eps=E[,delta=1e-5][,clip=C][,mode=local|distributed] — the noise multiplier is derived for --rounds" },
   chain: { type: "string", default: "hardhat", about: `the local chain: ${DEVNET_NODES.join(" or ")} (Foundry's Anvil: blocks that batch transactions, as public chains do)` },
   port: { type: "string", default: "0", about: "the chain's RPC port on 127.0.0.1 (0: one the OS picks, so a chain of your own on 8545 is never touched; a busy port: a free one)" },
   "timeout-min": { type: "string", default: "15", about: "give up after this many minutes" },
@@ -112,6 +115,23 @@ if (phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW >= UNBONDING) {
   usage(`a round (--phases + --slash-window = ${phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW} s) must be shorter than the demo's ${UNBONDING} s unbonding period`);
 }
 if (!(DEVNET_NODES as readonly string[]).includes(opt.chain)) usage(`--chain must be ${DEVNET_NODES.join(" or ")}, got "${opt.chain}"`);
+/** --privacy eps=8,clip=1,mode=local: the job spec's privacy section, completed for the job's rounds. */
+const PRIVACY = opt.privacy === "" ? undefined : privacySection(opt.privacy);
+function privacySection(text: string): Record<string, unknown> {
+  const kv = Object.fromEntries(text.split(",").map((p) => p.split("=").map((x) => x.trim()) as [string, string]));
+  for (const k of Object.keys(kv)) if (!["eps", "delta", "clip", "mode"].includes(k)) usage(`--privacy takes eps=E[,delta=D][,clip=C][,mode=local|distributed], got "${k}"`);
+  const num = (k: string, dflt?: number) => {
+    const v = kv[k] === undefined ? dflt : Number(kv[k]);
+    if (v === undefined || !Number.isFinite(v) || v <= 0) usage(`--privacy: ${k} must be a positive number, got "${kv[k] ?? ""}"`);
+    return v;
+  };
+  const raw = { mode: kv.mode ?? "local", epsilon: num("eps"), delta: num("delta", 1e-5), clipNorm: num("clip", 1) };
+  try {
+    return completePrivacy(raw, { rounds: R, minUpdates: N }, "--privacy");
+  } catch (e) {
+    usage((e as Error).message);
+  }
+}
 const EPOCHS = Number(opt.epochs);
 if (opt.partition !== "dirichlet" && opt.partition !== "iid") usage(`--partition must be "dirichlet" or "iid", got "${opt.partition}"`);
 const PARTITION = opt.partition === "iid" ? ({ kind: "iid" } as const) : ({ kind: "dirichlet", alpha: 0.5 } as const);
@@ -181,7 +201,13 @@ async function main() {
   const initCid = await sponsorStore.add(modelArtifact(0n, 0, new Uint8Array(0), initTensors, 0n));
   // Non-IID shards: one honest update alone may raise the held-out loss a little; a poisoned one
   // raises it many times over, and points away from the round's median update.
-  const jobSpec: JobSpec = { model: SPEC, aggregation: AGGREGATION, validation: parseValidation(undefined) };
+  const jobSpec: JobSpec = PRIVACY
+    ? parseJobSpec({ model: SPEC, aggregation: AGGREGATION, privacy: PRIVACY })
+    : { model: SPEC, aggregation: AGGREGATION, validation: parseValidation(undefined) };
+  if (jobSpec.privacy) {
+    const p = jobSpec.privacy;
+    say(`privacy: ${p.mode} noise, clip norm ${p.clipNorm}, noise multiplier ${p.noiseMultiplier.toFixed(4)} (σ ${noiseStd(p).toPrecision(3)} per coordinate): ε ≤ ${p.epsilon} (δ ${p.delta}) over ${R} rounds; validators check each update's norm (dp-norm)`);
+  }
   const specCid = await sponsorStore.add(new TextEncoder().encode(JSON.stringify(jobSpec)));
   const now = (await provider.getBlock("latest"))!.timestamp;
   const params = defaultJobParams({

@@ -14,6 +14,9 @@
  * - **Storage**: {@link createStore} (an embedded Helia node or a Kubo daemon).
  * - **Training and evaluation**: {@link Trainer}, {@link localUpdate}, {@link evaluate}, the model
  *   spec ({@link ModelSpec}, {@link validateSpec}) and its ONNX graphs.
+ * - **Privacy**: a job's privacy section ({@link parsePrivacy}, {@link PrivacyPolicy}, {@link epsilonSpent}),
+ *   the clip-and-noise mechanism ({@link privatize}, {@link noisedNormBound}) and the RDP accountant
+ *   ({@link rdpEpsilon}, {@link noiseForEpsilon}, {@link RdpAccountant}).
  *
  * The contracts' ABIs ship with the package (`artifacts/contracts/…` next to the compiled code).
  *
@@ -103,3 +106,8 @@ export { evalModel, gradientModel, inferenceModel, initParams, paramsOf, trainMo
 export { SpecError, validateSpec, type Layer, type Loss, type ModelSpec } from "./training/spec.ts";
 export { applyDelta, deltaOf, flatten, unflatten, zerosLike } from "./training/delta.ts";
 export type { Dataset } from "./data/dataset.ts";
+
+// Differential privacy.
+export { noiseForEpsilon, rdpEpsilon, RdpAccountant } from "./privacy/accountant.ts";
+export { checkNoisedNorm, noisedNormBound, noiseStd, privatize, privatizeTensors, type NoiseMode, type PrivacyMechanism } from "./privacy/mechanism.ts";
+export { completePrivacy, epsilonSpent, parsePrivacy, perUpdateEpsilon, type PrivacyPolicy } from "./privacy/policy.ts";

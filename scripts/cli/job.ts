@@ -7,6 +7,7 @@ import { sendTx } from "../../worker/chain/client.ts";
 import { defaultJobParams, JobStatus, type JobParams } from "../../worker/chain/protocol.ts";
 import { modelArtifact } from "../../worker/node/context.ts";
 import { jobCreated, parseJobSpec } from "../../worker/node/jobSpec.ts";
+import { completePrivacy } from "../../worker/privacy/policy.ts";
 import { HeliaStore } from "../../worker/storage/heliaStore.ts";
 import { cidToChain } from "../../worker/storage/store.ts";
 import { initParams, paramsOf } from "../../worker/training/model.ts";
@@ -40,10 +41,14 @@ export function registerJob(program: Command): void {
       throw new UsageError(`${o.spec}: ${(e as Error).message}`);
     }
     const { job: jobSection, ...specPart } = raw;
-    const spec = parseJobSpec(specPart);
     const section = (jobSection ?? {}) as Record<string, unknown>;
     // The "job" section is checked before the chain is asked anything or anything is pinned (the CIDs are filled in below).
     const draft = jobParams(section, 0, { digest: "0x", codec: 0 }, { digest: "0x", codec: 0 });
+    // A privacy section gets its noise multiplier for the job's rounds (and k, for distributed noise) before it is pinned.
+    if (specPart.privacy !== undefined && typeof specPart.privacy === "object" && specPart.privacy !== null) {
+      specPart.privacy = completePrivacy(specPart.privacy as Record<string, unknown>, { rounds: draft.numRounds, minUpdates: draft.minUpdates });
+    }
+    const spec = parseJobSpec(specPart);
     const { wallet, dep, coord, token, stake } = await signer(o);
     // The contract refuses rounds that outlast unbonding (stake read at round start must stay slashable).
     const unbonding = Number(await stake.getFunction("unbondingPeriod")());

@@ -147,12 +147,17 @@ export class NodeContext {
     return this.job.model;
   }
 
-  /** The job's acceptance policy with this validator's overrides. */
+  /**
+   * The job's acceptance policy with this validator's overrides. A private job's `dp-norm` rule stays
+   * first whatever the override lists: it is the job's privacy promise, not a matter of judgement.
+   */
   get policy(): ValidationPolicy {
     const o = this.cfg.policy;
     if (!o) return this.job.validation;
     const mine = parseValidation(o, `node config ${this.cfg.file ?? this.cfg.name}: policy`);
-    return { rules: o.rules === undefined ? this.job.validation.rules : mine.rules, reference: o.reference === undefined ? this.job.validation.reference : mine.reference };
+    const dp = this.job.validation.rules.filter((r) => r.rule === "dp-norm");
+    const rules = o.rules === undefined ? this.job.validation.rules : [...dp, ...mine.rules.filter((r) => r.rule !== "dp-norm")];
+    return { rules, reference: o.reference === undefined ? this.job.validation.reference : mine.reference };
   }
 
   /** The job's parameters (read once: they never change). */

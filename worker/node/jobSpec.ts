@@ -8,9 +8,14 @@
  *     "validation": { "rules": [ { "rule": "duplicate" }, { "rule": "norm", "maxRatio": 4 }, … ],
  *                     "reference": { "epochs": 1, "batch": 32, "lr": 0.03, "momentum": 0.9 } },
  *     "compression": { "kind": "int8" } | { "kind": "topk", "fraction": 0.01, "bits": 2 | 4 | 8 }
- *                    | { "kind": "f16" } | { "kind": "none" } }
+ *                    | { "kind": "f16" } | { "kind": "none" },
+ *     "privacy": { "mode": "local" | "distributed", "clipNorm", "noiseMultiplier", "epsilon", "delta", … } }
  *
- * Absent parts take the defaults (worker/aggregation/index.ts, worker/validation/rules/index.ts).
+ * Absent parts take the defaults (worker/aggregation/index.ts, worker/validation/rules/index.ts); no
+ * "privacy": updates are not clipped or noised. With it (worker/privacy/policy.ts), the validators'
+ * first rule is `dp-norm` with the section's bound, the default rules are `duplicate` only (the content
+ * rules compare updates whose noise hides most of their signal), and FedAvg weighs updates equally
+ * (declared sample counts are not protected).
  */
 import type { Contract } from "ethers";
 import type { CID } from "multiformats/cid";
@@ -22,6 +27,8 @@ import type { ArtifactStore } from "../storage/store.ts";
 import { cidFromChain } from "../storage/store.ts";
 import { SpecError, validateSpec, type ModelSpec } from "../training/spec.ts";
 import { parseRules, type RuleConfig } from "../validation/rules/index.ts";
+import { noiseStd } from "../privacy/mechanism.ts";
+import { parsePrivacy, type PrivacyPolicy } from "../privacy/policy.ts";
 
 /**
  * How a validator trains its reference update (its own training from the round's base on its held-out
@@ -57,6 +64,8 @@ export interface JobSpec {
   validation: ValidationPolicy;
   /** Absent (a spec built in code before compression existed): DEFAULT_COMPRESSION. */
   compression?: Compression;
+  /** Differentially private updates (worker/privacy/policy.ts); absent: none. */
+  privacy?: PrivacyPolicy;
 }
 
 /** Dense int8 with per-chunk scales: what workers sent before the job spec could choose. */
@@ -127,11 +136,23 @@ export function parseJobSpec(raw: unknown): JobSpec {
   if (typeof raw !== "object" || raw === null) throw new SpecError("job spec must be a JSON object");
   const s = raw as Record<string, unknown>;
   // A misspelt part ("aggregaton") would silently take the defaults: refuse it.
-  const parts = ["model", "aggregation", "validation", "compression"];
+  const parts = ["model", "aggregation", "validation", "compression", "privacy"];
   for (const k of Object.keys(s)) if (!parts.includes(k) && s[k] !== undefined) throw new SpecError(`job spec: "${k}" is not a part of a job spec (it has: ${parts.join(", ")})`);
   if (s.model === undefined) throw new SpecError('job spec: "model" is missing');
   const { spec: model } = validateSpec(s.model);
-  return { model, aggregation: parseAggregation(s.aggregation), validation: parseValidation(s.validation), compression: parseCompression(s.compression) };
+  const compression = parseCompression(s.compression);
+  const privacy = parsePrivacy(s.privacy);
+  if (!privacy) return { model, aggregation: parseAggregation(s.aggregation), validation: parseValidation(s.validation), compression };
+  // Top-k drops most of the noise, so a validator could not tell a noised update from one without it.
+  if (compression.kind === "topk") throw new SpecError('job spec: privacy needs a dense compression ("none", "f16" or "int8"): top-k drops most of the noise');
+  const given = (s.validation as { rules?: unknown } | undefined)?.rules;
+  const validation = parseValidation({ ...((s.validation as object | undefined) ?? {}), rules: given ?? [{ rule: "duplicate" }] });
+  // The privacy section sets dp-norm; a listed one (a parsed spec written back, as `job create` pins it) must be that very rule.
+  const dp: RuleConfig = { rule: "dp-norm", clipNorm: privacy.clipNorm, noiseStd: noiseStd(privacy), falseRejection: 1e-9 };
+  const listed = validation.rules.find((r) => r.rule === "dp-norm");
+  if (listed && JSON.stringify(listed) !== JSON.stringify(dp)) throw new SpecError(`job spec: validation.rules: "dp-norm" is set by the privacy section (${JSON.stringify(dp)}), not listed with other parameters (got ${JSON.stringify(listed)})`);
+  validation.rules = [dp, ...validation.rules.filter((r) => r.rule !== "dp-norm")];
+  return { model, aggregation: parseAggregation(s.aggregation), validation, compression, privacy };
 }
 
 /**

@@ -24,6 +24,8 @@ export interface RoundState {
   slashed?: boolean;
   /** Validator: why it casts no vote this round (its decision hook failed and the config says abstain). */
   abstained?: string;
+  /** Worker: why it sends no update this round (one more would exceed the job's privacy budget). */
+  withheld?: string;
 }
 
 export interface NodeState {

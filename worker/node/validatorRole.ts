@@ -401,7 +401,9 @@ export class ValidatorRole {
       }
       contributions.push(c);
     }
-    const next = aggregate(ctx.job.aggregation, base, contributions);
+    // A private job weighs every update equally: the declared sample counts are not protected by the
+    // noise, and weights from them would give one worker more than the clip norm's say.
+    const next = aggregate(ctx.job.aggregation, base, ctx.job.privacy ? contributions.map((c) => ({ ...c, numSamples: 1 })) : contributions);
     // The step this round applies: sent back next round, it is a replay.
     const step = flatten(deltaOf(next, base));
     this.memory.remember(Number(round), [{ round: Number(round), source: "the aggregate step", flat: step, norm: l2(step) }]);

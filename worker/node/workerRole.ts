@@ -21,6 +21,8 @@ import { ResidualFile } from "./residual.ts";
 import { CID } from "multiformats/cid";
 import { getBytes } from "ethers";
 import { queryEvents } from "../chain/events.ts";
+import { privatizeTensors } from "../privacy/mechanism.ts";
+import { epsilonSpent } from "../privacy/policy.ts";
 
 /** Reverts that mean this reveal can never succeed: retrying is pointless (the lock expires on its own). */
 const REVEAL_REFUSED = new Set(["TooManyUpdates", "DuplicateUpdate", "TooManySamples", "ZeroSamples", "InvalidDigest", "RevealMismatch"]);
@@ -84,11 +86,13 @@ export class WorkerRole {
     // Settle first: the previous round's lock must be released before this round's commitment locks again.
     await this.settle(round, phase);
     const st = this.ctx.state.round(round);
+    if (st.withheld) return;
     if (phase > Phase.Commit && phase < Phase.Completed && !st.committed && !this.missed.has(round)) {
       // Said once per round: a worker that started late, or trained past the commit window, is not silent.
       this.missed.add(round);
       this.ctx.say(`round ${round}: its commit phase closed (the round is in ${phaseName(phase)}) before this worker committed${st.cid ? " (its update was trained too late)" : ""}; it joins round ${round + 1n}`, { round, phase: phaseName(phase) });
     }
+    if (phase === Phase.Commit && !st.committed && !st.cid && this.privacyBudgetSpent(round)) return;
     if (phase === Phase.Commit && !st.committed) await this.commit(round);
     else if (phase === Phase.Reveal && st.committed && !st.revealed && !st.revealRefused) await this.reveal(round);
   }
@@ -113,6 +117,29 @@ export class WorkerRole {
     return performance.now() + Math.max(0, left) * 1000;
   }
 
+  /**
+   * A private job (worker/privacy/policy.ts): whether one more update would take this worker past the
+   * job's ε. Every update it recorded counts as released (pinned, whether or not its commitment made it);
+   * if so, the round is withheld (recorded, said once) and nothing is trained or sent.
+   */
+  private privacyBudgetSpent(round: bigint): boolean {
+    const privacy = this.ctx.job.privacy;
+    if (!privacy) return false;
+    const released = this.releasedUpdates(round);
+    const next = epsilonSpent(privacy, released + 1);
+    if (next <= privacy.epsilon * (1 + 1e-9)) return false;
+    const spent = epsilonSpent(privacy, released);
+    const why = `privacy budget: ${released} update${released === 1 ? "" : "s"} released spend ε = ${spent.toFixed(3)}; one more would spend ${next.toFixed(3)}, above the job's ε = ${privacy.epsilon} (δ = ${privacy.delta})`;
+    this.ctx.state.save(round, { withheld: why });
+    this.ctx.log("withheld", { round, reason: why, released, epsilon: Number(spent.toFixed(4)) });
+    return true;
+  }
+
+  /** The updates this worker recorded (pinned) for the job in rounds other than `round`. */
+  private releasedUpdates(round: bigint): number {
+    return Object.entries(this.ctx.state.state.rounds).filter(([r, st]) => st.cid && r !== String(round)).length;
+  }
+
   private async commit(round: bigint): Promise<void> {
     const ctx = this.ctx;
     let st = ctx.state.round(round);
@@ -129,7 +156,12 @@ export class WorkerRole {
       // (the header and the reveal must agree, and FedAvg weighs by the declared count).
       const { maxSamplesPerUpdate } = await ctx.config();
       const declared = BigInt(data.n) < BigInt(maxSamplesPerUpdate) ? BigInt(data.n) : BigInt(maxSamplesPerUpdate);
-      const delta = this.hooks.update ? await this.hooks.update({ round, base, own }) : own;
+      const trained = this.hooks.update ? await this.hooks.update({ round, base, own }) : own;
+      // A private job: clipped to C and noised before anything leaves (worker/privacy/mechanism.ts); what
+      // compression and error feedback do after that is post-processing, which costs no privacy.
+      const privacy = ctx.job.privacy;
+      const dp = privacy ? privatizeTensors(trained, privacy) : undefined;
+      const delta = dp ? dp.delta : trained;
       const header = { kind: "update", jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(ctx.wallet.address), numSamples: declared } as const;
       const { options, lossy } = encodingOf(ctx.job.compression ?? DEFAULT_COMPRESSION);
       const { bytes, next } = lossy ? this.feedback!.encode(header, delta, options) : { bytes: encodeArtifact(header, delta, options), next: undefined };
@@ -145,7 +177,7 @@ export class WorkerRole {
       ctx.state.save(round, { cid: cid.toString(), salt: randomSalt(), numSamples: String(declared) });
       const ms = { fetchMs: Math.round(t1 - t0), trainMs: Math.round(t2 - t1), encodeMs: Math.round(t3 - t2), pinMs: Math.round(performance.now() - t3) };
       const perEpoch = Math.floor(data.n / cfg.batch);
-      ctx.log("trained", { round, samples: data.n, declared, steps: losses.length, epochs: Number((losses.length / perEpoch).toFixed(2)), loss: losses.length ? losses[losses.length - 1]!.toFixed(4) : "untrained", cid: cid.toString(), bytes: bytes.length, ...ms });
+      ctx.log("trained", { round, samples: data.n, declared, steps: losses.length, epochs: Number((losses.length / perEpoch).toFixed(2)), loss: losses.length ? losses[losses.length - 1]!.toFixed(4) : "untrained", cid: cid.toString(), bytes: bytes.length, ...ms, ...(dp && privacy ? { preClipNorm: Number(dp.preClipNorm.toPrecision(4)), clipped: dp.clipped, noiseStd: Number(dp.sigma.toPrecision(4)), epsilon: Number(epsilonSpent(privacy, this.releasedUpdates(round) + 1).toFixed(4)) } : {}) });
       st = ctx.state.round(round);
     }
     const { digest, codec } = cidToChain(CID.parse(st.cid!));

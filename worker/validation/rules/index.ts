@@ -5,6 +5,7 @@
  */
 import { SpecError } from "../../training/spec.ts";
 import type { AcceptanceRule } from "../rule.ts";
+import { dpNorm } from "./dpNorm.ts";
 import { duplicate } from "./duplicate.ts";
 import { heldout } from "./heldout.ts";
 import { loss } from "./loss.ts";
@@ -15,7 +16,8 @@ import { trust } from "./trust.ts";
 
 const LIST: AcceptanceRule<any>[] = [duplicate, norm, heldout, trust, neighbours, support, loss];
 
-export const RULES: ReadonlyMap<string, AcceptanceRule<any>> = new Map(LIST.map((r) => [r.name, r]));
+/** Every rule a job may name: the default list's, and `dp-norm`, which a job's privacy section sets. */
+export const RULES: ReadonlyMap<string, AcceptanceRule<any>> = new Map([...LIST, dpNorm].map((r) => [r.name, r]));
 
 /**
  * A rule with its parameters, in the job spec's own form ({ "rule": "norm", "maxRatio": 4 }), so that a
