@@ -58,6 +58,7 @@ const OPTIONS = {
   "slash-window": { type: "string", default: "300", about: "seconds after vote reveal within which finalize and every slash of a round must happen" },
   dataset: { type: "string", default: "mnist", about: "the data set (only mnist ships with the demo)" },
   privacy: { type: "string", default: "", about: "differentially private updates (worker/privacy/): eps=E[,delta=1e-5][,clip=C][,mode=local|distributed] — the noise multiplier is derived for --rounds" },
+  encrypt: { type: "boolean", default: false, about: "seal every update to the committee: only its validators can read them (worker/privacy/sealed.ts)" },
   chain: { type: "string", default: "hardhat", about: `the local chain: ${DEVNET_NODES.join(" or ")} (Foundry's Anvil: blocks that batch transactions, as public chains do)` },
   port: { type: "string", default: "0", about: "the chain's RPC port on 127.0.0.1 (0: one the OS picks, so a chain of your own on 8545 is never touched; a busy port: a free one)" },
   "timeout-min": { type: "string", default: "15", about: "give up after this many minutes" },
@@ -201,9 +202,11 @@ async function main() {
   const initCid = await sponsorStore.add(modelArtifact(0n, 0, new Uint8Array(0), initTensors, 0n));
   // Non-IID shards: one honest update alone may raise the held-out loss a little; a poisoned one
   // raises it many times over, and points away from the round's median update.
+  const sealed = opt.encrypt ? { encryption: { updates: "committee" as const } } : {};
   const jobSpec: JobSpec = PRIVACY
-    ? parseJobSpec({ model: SPEC, aggregation: AGGREGATION, privacy: PRIVACY })
-    : { model: SPEC, aggregation: AGGREGATION, validation: parseValidation(undefined) };
+    ? parseJobSpec({ model: SPEC, aggregation: AGGREGATION, privacy: PRIVACY, ...sealed })
+    : { model: SPEC, aggregation: AGGREGATION, validation: parseValidation(undefined), ...sealed };
+  if (opt.encrypt) say("encryption: every update is sealed to the committee (HPKE X25519 + AES-256-GCM); the chain's CIDs name ciphertext");
   if (jobSpec.privacy) {
     const p = jobSpec.privacy;
     say(`privacy: ${p.mode} noise, clip norm ${p.clipNorm}, noise multiplier ${p.noiseMultiplier.toFixed(4)} (σ ${noiseStd(p).toPrecision(3)} per coordinate): ε ≤ ${p.epsilon} (δ ${p.delta}) over ${R} rounds; validators check each update's norm (dp-norm)`);

@@ -80,7 +80,8 @@ describe("chain client on Anvil: pending nonces, lagging endpoints, capped log r
     const logs: string[] = [];
     const rc = await sendValue(lagging, to, 2n, { log: (m) => logs.push(m) });
     expect(rc.status).to.equal(1);
-    expect(logs.join("\n")).to.match(/transfer: nonce already used by another transaction, still pending, signing again at a fresh nonce in \d+ ms/);
+    expect(logs.join("\n")).to.match(/transfer: nonce \d+ held by a pending transaction, sending the same bytes again in \d+ ms/);
+    expect(logs.join("\n")).to.match(/transfer: nonce \d+ was used by another transaction, signing again at a fresh nonce/);
     // Both transfers applied, once each, at consecutive nonces: no gap, no replacement.
     expect((await devnet.provider.getBalance(to)) - before).to.equal(3n);
     expect(await devnet.provider.getTransactionCount(from.address, "latest")).to.equal(n + 2);

@@ -36,6 +36,7 @@ import { prng } from "../../worker/util/prng.ts";
 import { completePrivacy, epsilonSpent, parsePrivacy, perUpdateEpsilon } from "../../worker/privacy/policy.ts";
 import { parseJobSpec } from "../../worker/node/jobSpec.ts";
 import { dpNorm } from "../../worker/validation/rules/dpNorm.ts";
+import { isSealed, recipientsOf, seal, SealError, sealKeysOf, unseal } from "../../worker/privacy/sealed.ts";
 import type { RoundView } from "../../worker/validation/rule.ts";
 
 /** |actual − expected| ≤ rel × |expected|. */
@@ -478,5 +479,41 @@ describe("privacy: the job spec's privacy section and the validators' dp-norm ru
     expect(verdicts[3]!.reason).to.match(/exceeds [\d.]+, the most a clipped and noised update reaches/);
     expect(verdicts[4]).to.deep.include({ pass: false, code: "dp-norm-low" });
     expect(verdicts[4]!.reason).to.match(/the privacy noise looks missing/);
+  });
+});
+
+describe("privacy: updates sealed to the committee", () => {
+  it("seals to each recipient, refuses an empty recipient list, and names malformed bytes", async () => {
+    const a = await sealKeysOf("0x" + "11".repeat(32));
+    const b = await sealKeysOf("0x" + "22".repeat(32));
+    // The same staking key always gives the same sealing key; another key another.
+    expect(Buffer.from((await sealKeysOf("0x" + "11".repeat(32))).publicKey).equals(Buffer.from(a.publicKey))).to.equal(true);
+    expect(Buffer.from(b.publicKey).equals(Buffer.from(a.publicKey))).to.equal(false);
+    const plain = new TextEncoder().encode("an update artifact");
+    const sealed = await seal(plain, [{ address: "0x" + "aa".repeat(20), publicKey: a.publicKey }, { address: "0x" + "BB".repeat(20), publicKey: b.publicKey }]);
+    expect(isSealed(sealed) && !isSealed(plain)).to.equal(true);
+    expect(recipientsOf(sealed)).to.deep.equal(["0x" + "aa".repeat(20), "0x" + "bb".repeat(20)]);
+    expect(new TextDecoder().decode(await unseal(sealed, { address: "0x" + "bb".repeat(20), keys: b }))).to.equal("an update artifact");
+    // A slot opened with the wrong key: authentication fails, it is not taken for another's.
+    const wrong = await unseal(sealed, { address: "0x" + "aa".repeat(20), keys: b }).then(() => undefined, (e: SealError) => e);
+    expect(wrong?.code).to.equal("authentication");
+    await seal(plain, []).then(() => expect.fail("sealed to nobody"), (e: Error) => expect(e.message).to.match(/at least one recipient/));
+    for (const [bytes, re] of [
+      [plain, /no FSSEAL1 magic/],
+      [sealed.subarray(0, 10), /truncated before its header length|cannot hold/],
+      [sealed.subarray(0, 40), /cannot hold a \d+-byte header and a tag/],
+    ] as const) {
+      const e = await unseal(bytes, { address: "0x" + "aa".repeat(20), keys: a }).then(() => undefined, (x: SealError) => x);
+      expect(e?.code, String(re)).to.equal("malformed");
+      expect(e?.message).to.match(re);
+    }
+  });
+
+  it("a job spec's encryption part: public or committee, every error named", () => {
+    const model = { input: [4], classes: 2, seed: 1, loss: "softmax_cross_entropy", layers: [{ type: "dense", units: 2 }] };
+    expect(parseJobSpec({ model, encryption: { updates: "committee" } }).encryption).to.deep.equal({ updates: "committee" });
+    expect(parseJobSpec({ model }).encryption).to.equal(undefined);
+    expect(() => parseJobSpec({ model, encryption: { updates: "secret" } })).to.throw(/encryption.updates must be "public" or "committee", got "secret"/);
+    expect(() => parseJobSpec({ model, encryption: { models: "committee" } })).to.throw(/encryption.models is not a field/);
   });
 });

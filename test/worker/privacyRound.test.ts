@@ -4,7 +4,10 @@
  * Gaussian noise before anything leaves it, validators check each update's norm against the bound a
  * clipped and noised update has (`dp-norm`, first rule), and a worker whose next update would exceed
  * the job's ε withholds it. The update a 4-image worker published does not give its images back to
- * the reconstruction attack that recovers them from the same training without privacy.
+ * the reconstruction attack that recovers them from the same training without privacy. And a job whose
+ * updates are sealed to its committee (worker/privacy/sealed.ts): every member reads every update, a
+ * node outside the committee reads none, a byte changed anywhere fails authentication, and an update
+ * sent in the clear is rejected.
  */
 import { expect } from "chai";
 import { network } from "hardhat";
@@ -25,6 +28,7 @@ import { ValidatorRole } from "../../worker/node/validatorRole.ts";
 import { WorkerRole } from "../../worker/node/workerRole.ts";
 import { bestCorrelationPerImage, invertFirstDense } from "../../worker/privacy/reconstruction.ts";
 import { epsilonSpent } from "../../worker/privacy/policy.ts";
+import { isSealed, recipientsOf, SealError, sealKeysOf, unseal } from "../../worker/privacy/sealed.ts";
 import { cidToChain } from "../../worker/storage/store.ts";
 import { localUpdate, Trainer } from "../../worker/training/trainer.ts";
 import { createJob, deployProtocol, ONE, toPhase } from "../helpers/fixture.ts";
@@ -124,4 +128,77 @@ describe("a private job: clipped and noised updates, the validators' norm bound,
     for (const w of workers) await w.tick(2n, Phase.Commit);
     expect(events("worker-1").filter((e) => e.event === "withheld")).to.have.length(1);
   });
+
+  it("updates sealed to the committee: every member reads them, an outsider reads none, tampering fails, one in the clear is rejected", async function () {
+    const pop = await Population.create({ ...DEFAULT_POPULATION, workers: 3, validators: 2, rounds: 1, trainSamples: 1500, holdout: 200, testSamples: 100 });
+    const job = parseJobSpec({
+      model: pop.job.model,
+      aggregation: pop.job.aggregation,
+      validation: { rules: [{ rule: "duplicate" }, { rule: "norm", minRatio: 0.01, maxRatio: 100 }] },
+      encryption: { updates: "committee" },
+    });
+    const wallets = Array.from({ length: 8 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${970 + i}`).connect(ethers.provider) as unknown as Wallet);
+    for (const w of wallets) await helpers.setBalance(w.address, 10n ** 21n);
+    const p = await deployProtocol(ethers, { workers: 3, validators: 2, signers: wallets as never });
+    const store = new MemoryStore();
+    const initCid = await store.add(modelArtifact(0n, 0, new Uint8Array(0), pop.initialModel(), 0n));
+    const specCid = await store.add(new TextEncoder().encode(JSON.stringify(job)));
+    const jobId = await createJob(p, helpers, {
+      initialModelDigest: cidToChain(initCid).digest, initialModelCodec: cidToChain(initCid).codec,
+      specDigest: cidToChain(specCid).digest, specCodec: cidToChain(specCid).codec,
+      numRounds: 1, rewardPerRound: 100n * ONE, maxUpdates: 8, maxValidators: 2, attestBps: 5001, rejectSlashAmount: 10n * ONE, missedRevealSlashAmount: 5n * ONE,
+    });
+    const deployment = { chainId: 31337, token: await p.token.getAddress(), stakeManager: await p.stake.getAddress(), coordinator: await p.coord.getAddress() };
+    const dir = mkdtempSync(join(tmpdir(), "fedstake-sealed-"));
+    const cfg = (name: string, role: "worker" | "validator"): NodeConfig => ({
+      role, name, rpc: "", deployment, jobId: String(jobId), dataDir: join(dir, name), peers: [], data: { dataset: "idx", images: "", labels: "" }, train: TRAIN,
+    });
+    // worker-2 runs with a copy of the spec that does not seal: it sends its update in the clear.
+    const clear = { ...job, encryption: undefined };
+    const wctx = [0, 1, 2].map((i) => NodeContext.inProcess({ cfg: cfg(`worker-${i}`, "worker"), wallet: wallets[2 + i]!, store: store.peer().asNodeStore(), job: i === 2 ? clear : job, data: pop.shards[i]! }));
+    const vctx = [0, 1].map((j) => NodeContext.inProcess({ cfg: cfg(`validator-${j}`, "validator"), wallet: wallets[5 + j]!, store: store.peer().asNodeStore(), job, data: pop.holdouts[j]! }));
+    // Each validator publishes its sealing key with its endpoint (the daemons do this at start).
+    for (const c of vctx) await c.publishEndpoint();
+    const workers = wctx.map((c) => new WorkerRole(c));
+    const validators = vctx.map((c) => new ValidatorRole(c));
+
+    await toPhase(p, helpers, jobId, Phase.Commit);
+    for (const w of workers) await w.tick(1n, Phase.Commit);
+    const published = await Promise.all(wctx.map(async (c) => store.get(CID.parse(c.state.round(1).cid!))));
+    expect(published.map(isSealed)).to.deep.equal([true, true, false]);
+    const members = [wallets[5]!.address, wallets[6]!.address].map((a) => a.toLowerCase());
+    for (const bytes of published.slice(0, 2)) {
+      expect(recipientsOf(bytes)).to.have.members(members);
+      // Every member reads it, as the artifact the worker encoded.
+      for (const c of vctx) expect(decodeArtifact(await unseal(bytes, { address: c.wallet.address, keys: await c.sealKeys() })).header.round).to.equal(1);
+      // A node outside the committee that fetches the CID gets ciphertext it cannot open (nor decode).
+      const outsider = wallets[7]!;
+      const err = await unseal(bytes, { address: outsider.address, keys: await sealKeysOf(outsider.privateKey) }).then(() => undefined, (e: Error) => e);
+      expect(err).to.be.instanceOf(SealError);
+      expect((err as SealError).code).to.equal("no-slot");
+      expect(() => decodeArtifact(bytes)).to.throw();
+      // One byte changed, in the body or in a member's slot of the header: authentication fails.
+      for (const at of [bytes.length - 40, new TextDecoder().decode(bytes).indexOf('"enc":"') + 10]) {
+        const bent = Uint8Array.from(bytes);
+        bent[at] = bent[at] === 0x30 ? 0x31 : 0x30; // another hex digit (or body byte): well-formed, but not what was sealed
+        const e = await unseal(bent, { address: vctx[0]!.wallet.address, keys: await vctx[0]!.sealKeys() }).then(() => undefined, (x: Error) => x);
+        expect((e as SealError)?.code, `byte ${at}`).to.equal("authentication");
+      }
+    }
+    for (const phase of [Phase.Reveal, Phase.VoteCommit, Phase.VoteReveal, Phase.Finalize, Phase.Attest]) {
+      if (phase !== Phase.Attest) await toPhase(p, helpers, jobId, phase);
+      for (const w of workers) await w.tick(1n, phase);
+      for (const v of validators) await v.tick(1n, phase);
+    }
+    // The sealed updates were read, judged and accepted; the one in the clear was rejected, saying why.
+    expect(BigInt((await p.coord.roundResult(jobId, 1n)).acceptedBitmap)).to.equal(0b011n);
+    const clearDecision = events(dir, "validator-0").find((e) => e.event === "decision" && e.index === 2)!;
+    expect(clearDecision).to.deep.include({ accept: false, code: "not-sealed" });
+    expect(clearDecision.reason).to.match(/sent in the clear: the job seals updates to its committee/);
+    expect(Number((await p.coord.phaseOf(jobId))[1])).to.equal(Phase.Completed);
+  });
 });
+
+function events(dir: string, name: string): Event[] {
+  return readFileSync(join(dir, name, "events.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Event);
+}

@@ -262,7 +262,37 @@ function findRevertData(e: unknown): string | undefined {
 const NONCE_USED = /nonce too low|nonce has already been used|NONCE_EXPIRED|replacement transaction underpriced|replacement fee too low/i;
 /** Of those, the answers that say the transaction holding the nonce is still pending (geth, Anvil, Nethermind). */
 const NONCE_PENDING = /replacement transaction underpriced|replacement fee too low/i;
-const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|network|timeout|fetch failed|503|502|429|nonce too high/i;
+const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|aborted|network|timeout|fetch failed|503|502|429|nonce too high|header not found/i;
+
+/**
+ * What an RPC error says, without the request ethers appends to its message: a raw transaction's hex can
+ * contain "503" or "429", and a permanent error then looked transient (or an unknown one, by luck, did).
+ */
+function rpcErrorText(e: unknown): string {
+  const o = (e ?? {}) as { shortMessage?: string; message?: string; code?: unknown; error?: { message?: string }; info?: { error?: { message?: string } } };
+  return [o.shortMessage ?? o.message ?? String(e), o.code, o.error?.message, o.info?.error?.message].filter((x) => x != null).join(" | ");
+}
+
+/**
+ * Polls for a transaction's receipt until `timeoutMs`. A failed poll (the endpoint down or lagging) is retried,
+ * not thrown: the transaction is out, and a caller told "failed" would send the call again.
+ */
+async function waitMined(provider: JsonRpcProvider, hash: string, timeoutMs: number, log?: (m: string) => void): Promise<TransactionReceipt | null> {
+  const by = Date.now() + timeoutMs;
+  let failing = false;
+  for (;;) {
+    try {
+      const receipt = await provider.getTransactionReceipt(hash);
+      if (receipt) return receipt;
+      failing = false;
+    } catch (e) {
+      if (!failing) log?.(`waiting for ${hash}: ${rpcErrorText(e).slice(0, 80)}; polling on`);
+      failing = true;
+    }
+    if (Date.now() >= by) return null;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 /**
  * Gas added to every estimate: the same call costs more when it lands in a later block than the one it
@@ -344,41 +374,60 @@ async function sendRequest(
       const nonce = Math.max(await wallet.getNonce(tag), nextNonce.get(wallet.address) ?? 0);
       const signed = await wallet.signTransaction(await wallet.populateTransaction({ ...request, nonce }));
       nextNonce.set(wallet.address, nonce + 1);
-      return { signed, hash: keccak256(signed) };
+      return { signed, hash: keccak256(signed), nonce };
     });
-  let { signed, hash } = await sign("pending");
+  let { signed, hash, nonce } = await sign("pending");
   for (let attempt = 0; ; attempt++) {
     try {
       await provider.broadcastTransaction(signed);
     } catch (e) {
-      const msg = (e as Error).message ?? String(e);
+      const msg = rpcErrorText(e);
       const d = decodeRevertDetail(e);
       if (d) throw new ChainError(`${label} reverted: ${d.text}`, d.name, d.args);
-      if (NONCE_USED.test(msg) && attempt < retries && !(await provider.getTransactionReceipt(hash))) {
-        nextNonce.delete(wallet.address);
-        // "Replacement transaction underpriced": another transaction holds the nonce while pending (one this
-        // account sent from another process, or before a restart). Signing above it would leave a gap if
-        // it were dropped; it is mined within a block or so, and then the chain's count moves past it.
-        const pending = NONCE_PENDING.test(msg);
-        const wait = pending ? 500 * 2 ** attempt : 0;
-        opts.log?.(`${label}: nonce already used by another transaction${pending ? ", still pending" : ""}, signing again at a fresh nonce${wait ? ` in ${wait} ms` : ""}`);
-        if (wait) await new Promise((r) => setTimeout(r, wait));
-        ({ signed, hash } = await sign("latest"));
-        continue;
-      }
-      // "already known": this very transaction is in; anything else transient: re-broadcast the same bytes.
-      if (!/already known|already imported|known transaction/i.test(msg) && !NONCE_USED.test(msg)) {
-        if (!TRANSIENT.test(msg) || attempt >= retries) {
+      const wait = 250 * 2 ** attempt;
+      if (NONCE_USED.test(msg) && attempt < retries) {
+        // The nonce is held. Signing the call again is safe only once the nonce is mined by another
+        // transaction (then this one can never be). Held by a pending one — which may be this very one: an
+        // endpoint that took it and answered with an error, a lost answer re-sent, a pool that has it but
+        // not yet a block — the same bytes are sent again, which can never apply the call twice.
+        // The mined count is read before the receipt: this one mined in between is found by its receipt. A
+        // failed read proves nothing (a receipt query answered with an error is not "no receipt").
+        let mined = -1;
+        let own: TransactionReceipt | null | undefined;
+        try {
+          mined = await wallet.getNonce("latest");
+          own = await provider.getTransactionReceipt(hash);
+        } catch {
+          own = undefined;
+        }
+        if (own === null && mined > nonce) {
+          nextNonce.delete(wallet.address);
+          opts.log?.(`${label}: nonce ${nonce} was used by another transaction, signing again at a fresh nonce`);
+          ({ signed, hash, nonce } = await sign("latest"));
+          continue;
+        }
+        if (!own) {
+          opts.log?.(`${label}: nonce ${nonce} held by a pending transaction${NONCE_PENDING.test(msg) ? "" : " (or the endpoint lags)"}, sending the same bytes again in ${wait} ms`);
+          await new Promise((r) => setTimeout(r, wait));
+          continue;
+        }
+      } else if (!/already known|already imported|known transaction/i.test(msg) && !NONCE_USED.test(msg)) {
+        // "already known": this very transaction is in; anything else transient: re-broadcast the same bytes.
+        if (TRANSIENT.test(msg) && attempt < retries) {
+          opts.log?.(`${label}: transient RPC error (${msg.slice(0, 80)}), retrying in ${wait} ms`);
+          await new Promise((r) => setTimeout(r, wait));
+          continue;
+        }
+        // An error answer does not prove the chain refused it (a proxy or a load balancer answering for
+        // it): a transaction the chain knows by its hash is waited for, not reported as failed.
+        if (!(await provider.getTransaction(hash).catch(() => null))) {
           nextNonce.delete(wallet.address);
           throw e;
         }
-        const wait = 250 * 2 ** attempt;
-        opts.log?.(`${label}: transient RPC error (${msg.slice(0, 80)}), retrying in ${wait} ms`);
-        await new Promise((r) => setTimeout(r, wait));
-        continue;
+        opts.log?.(`${label}: the broadcast was answered with an error (${msg.slice(0, 80)}) but the chain has ${hash}: waiting for it`);
       }
     }
-    const receipt = await provider.waitForTransaction(hash, 1, 120_000);
+    const receipt = await waitMined(provider, hash, 120_000, (m) => opts.log?.(`${label}: ${m}`));
     if (!receipt) throw new ChainError(`${label}: ${hash} not mined within 120 s`);
     if (receipt.status !== 1) {
       // A mined revert carries no reason in its receipt: it passed estimation, so what made it fail landed

@@ -22,7 +22,8 @@ import { paramsOf } from "../training/model.ts";
 import type { ModelSpec } from "../training/spec.ts";
 import type { NodeConfig } from "./config.ts";
 import { fetchJobSpec, jobCreated, parseValidation, type JobSpec, type ValidationPolicy } from "./jobSpec.ts";
-import { dialPublished, ModelHolders } from "./providers.ts";
+import { dialPublished, endpointText, ModelHolders, publishedEndpoint } from "./providers.ts";
+import { sealKeysOf, type SealKeys } from "../privacy/sealed.ts";
 import { lockDataDir } from "./lock.ts";
 import { StateFile, stateKey } from "./state.ts";
 
@@ -74,6 +75,7 @@ export class NodeContext {
   jobBlock: number;
   private readonly logFile: string;
   private configCache?: JobConfigView;
+  private sealKeyCache?: Promise<SealKeys>;
   /** Set by `inProcess`: the data set to use instead of loading `cfg.data`. */
   private localData?: Dataset;
   /**
@@ -236,9 +238,14 @@ export class NodeContext {
 
   /** Publishes this node's multiaddrs on chain (StakeManager endpoint registry) if they changed. */
   async publishEndpoint(): Promise<void> {
-    const text = this.store.multiaddrs().join("\n");
-    const current = Buffer.from((await this.chain.stake.getFunction("endpointOf")(this.wallet.address)).slice(2), "hex").toString();
+    const text = endpointText({ addrs: this.store.multiaddrs(), sealKey: (await this.sealKeys()).publicKey });
+    const current = endpointText(await publishedEndpoint(this.chain.stake, this.wallet.address));
     if (current !== text) await sendTx(this.wallet, this.chain.stake, "setEndpoint", [Buffer.from(text)]);
+  }
+
+  /** This node's update-sealing keys, derived from its staking key (worker/privacy/sealed.ts). */
+  sealKeys(): Promise<SealKeys> {
+    return (this.sealKeyCache ??= sealKeysOf(this.wallet.privateKey));
   }
 
   /** Dials the endpoints `accounts` published on chain (loopback only: the dialer refuses the rest). */

@@ -5,6 +5,7 @@
  * After the job ends it settles (claims, lock releases, slashes still in their window, leaving the
  * committee), then keeps serving the artifacts it holds until stopped.
  */
+import { ChainError } from "../chain/client.ts";
 import { JobStatus, Phase, phaseName } from "../chain/protocol.ts";
 import { readConfig, type NodeConfig } from "./config.ts";
 import { NodeContext } from "./context.ts";
@@ -80,10 +81,10 @@ const PROGRESS_READ_MS = 5_000;
  */
 export async function runDaemon(ctx: NodeContext, hooks: DaemonHooks = {}, opts: { exitWhenSettled?: boolean } = {}): Promise<never> {
   exitOnUncaught(ctx);
-  await ctx.publishEndpoint();
+  await startupStep(ctx, "publishing the endpoint", () => ctx.publishEndpoint());
   ctx.log("started", { role: ctx.cfg.role, address: ctx.wallet.address, ipfs: ctx.store.multiaddrs()[0] });
   const role = ctx.cfg.role === "worker" ? new WorkerRole(ctx, hooks.worker) : new ValidatorRole(ctx, hooks.validator);
-  await role.prepare();
+  await startupStep<unknown>(ctx, "preparing", () => role.prepare());
   ctx.log("ready", {});
   let stopping = false;
   const stop = async () => {
@@ -142,6 +143,24 @@ export async function runDaemon(ctx: NodeContext, hooks: DaemonHooks = {}, opts:
       ctx.log("error", { message: (e as Error).message.slice(0, 300) });
     }
     await new Promise((r) => setTimeout(r, settled ? 2000 : 500));
+  }
+}
+
+/**
+ * A start-up step that reads or writes the chain, tried again like the loop's steps: one failed read (an
+ * endpoint down for a few seconds, a "header not found") must not end the process. A revert, or what
+ * still fails after ~1 min, does: it will not change by waiting.
+ */
+async function startupStep<T>(ctx: NodeContext, what: string, f: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await f();
+    } catch (e) {
+      if ((e instanceof ChainError && e.errorName) || attempt >= 7) throw e;
+      const wait = Math.min(500 * 2 ** attempt, 16_000);
+      ctx.log("retry", { message: `${what}: ${(e as Error).message.split("\n")[0]!.slice(0, 160)}; again in ${wait} ms` });
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 }
 

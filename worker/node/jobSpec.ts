@@ -9,7 +9,8 @@
  *                     "reference": { "epochs": 1, "batch": 32, "lr": 0.03, "momentum": 0.9 } },
  *     "compression": { "kind": "int8" } | { "kind": "topk", "fraction": 0.01, "bits": 2 | 4 | 8 }
  *                    | { "kind": "f16" } | { "kind": "none" },
- *     "privacy": { "mode": "local" | "distributed", "clipNorm", "noiseMultiplier", "epsilon", "delta", … } }
+ *     "privacy": { "mode": "local" | "distributed", "clipNorm", "noiseMultiplier", "epsilon", "delta", … },
+ *     "encryption": { "updates": "public" | "committee" } }
  *
  * Absent parts take the defaults (worker/aggregation/index.ts, worker/validation/rules/index.ts); no
  * "privacy": updates are not clipped or noised. With it (worker/privacy/policy.ts), the validators'
@@ -66,6 +67,22 @@ export interface JobSpec {
   compression?: Compression;
   /** Differentially private updates (worker/privacy/policy.ts); absent: none. */
   privacy?: PrivacyPolicy;
+  /** Who can read the update artifacts: anyone (absent, "public") or only the committee (worker/privacy/sealed.ts). */
+  encryption?: Encryption;
+}
+
+export interface Encryption {
+  updates: "public" | "committee";
+}
+
+/** Parses an "encryption" object (absent: updates are public); every error names the field. */
+export function parseEncryption(raw: unknown, field = "job spec: encryption"): Encryption | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new SpecError(`${field} must be an object { "updates": "public" | "committee" }`);
+  const e = raw as Record<string, unknown>;
+  for (const k of Object.keys(e)) if (k !== "updates") throw new SpecError(`${field}.${k} is not a field (it has "updates"; models are public)`);
+  if (e.updates !== "public" && e.updates !== "committee") throw new SpecError(`${field}.updates must be "public" or "committee", got ${JSON.stringify(e.updates) ?? "nothing"}`);
+  return { updates: e.updates };
 }
 
 /** Dense int8 with per-chunk scales: what workers sent before the job spec could choose. */
@@ -136,13 +153,15 @@ export function parseJobSpec(raw: unknown): JobSpec {
   if (typeof raw !== "object" || raw === null) throw new SpecError("job spec must be a JSON object");
   const s = raw as Record<string, unknown>;
   // A misspelt part ("aggregaton") would silently take the defaults: refuse it.
-  const parts = ["model", "aggregation", "validation", "compression", "privacy"];
+  const parts = ["model", "aggregation", "validation", "compression", "privacy", "encryption"];
   for (const k of Object.keys(s)) if (!parts.includes(k) && s[k] !== undefined) throw new SpecError(`job spec: "${k}" is not a part of a job spec (it has: ${parts.join(", ")})`);
   if (s.model === undefined) throw new SpecError('job spec: "model" is missing');
   const { spec: model } = validateSpec(s.model);
   const compression = parseCompression(s.compression);
   const privacy = parsePrivacy(s.privacy);
-  if (!privacy) return { model, aggregation: parseAggregation(s.aggregation), validation: parseValidation(s.validation), compression };
+  const encryption = parseEncryption(s.encryption);
+  const sealed = encryption ? { encryption } : {};
+  if (!privacy) return { model, aggregation: parseAggregation(s.aggregation), validation: parseValidation(s.validation), compression, ...sealed };
   // Top-k drops most of the noise, so a validator could not tell a noised update from one without it.
   if (compression.kind === "topk") throw new SpecError('job spec: privacy needs a dense compression ("none", "f16" or "int8"): top-k drops most of the noise');
   const given = (s.validation as { rules?: unknown } | undefined)?.rules;
@@ -152,7 +171,7 @@ export function parseJobSpec(raw: unknown): JobSpec {
   const listed = validation.rules.find((r) => r.rule === "dp-norm");
   if (listed && JSON.stringify(listed) !== JSON.stringify(dp)) throw new SpecError(`job spec: validation.rules: "dp-norm" is set by the privacy section (${JSON.stringify(dp)}), not listed with other parameters (got ${JSON.stringify(listed)})`);
   validation.rules = [dp, ...validation.rules.filter((r) => r.rule !== "dp-norm")];
-  return { model, aggregation: parseAggregation(s.aggregation), validation, compression, privacy };
+  return { model, aggregation: parseAggregation(s.aggregation), validation, compression, privacy, ...sealed };
 }
 
 /**

@@ -11,6 +11,36 @@ import { queryEvents } from "../chain/events.ts";
 import { jobCreated } from "./jobSpec.ts";
 import type { Dialer } from "../storage/store.ts";
 
+/** The line of an endpoint record that carries the account's update-sealing key (worker/privacy/sealed.ts). */
+const SEAL_KEY_PREFIX = "hpke-x25519 ";
+
+/**
+ * What an account published in StakeManager's endpoint registry (a transaction its staking key signed):
+ * its multiaddrs, one per line, and a line `hpke-x25519 <hex>` with its update-sealing public key.
+ */
+export interface Endpoint {
+  addrs: string[];
+  sealKey?: Uint8Array;
+}
+
+/** An endpoint record as the registry stores it (0x-hex bytes), parsed. */
+export function parseEndpoint(raw: string): Endpoint {
+  const lines = Buffer.from(raw.replace(/^0x/, ""), "hex").toString().split("\n").filter(Boolean);
+  const key = lines.find((l) => l.startsWith(SEAL_KEY_PREFIX));
+  const k = key ? Buffer.from(key.slice(SEAL_KEY_PREFIX.length).trim(), "hex") : undefined;
+  return { addrs: lines.filter((l) => !l.startsWith(SEAL_KEY_PREFIX)), ...(k && k.length === 32 ? { sealKey: new Uint8Array(k) } : {}) };
+}
+
+/** The record's text: the multiaddrs, then the sealing key's line. */
+export function endpointText(e: Endpoint): string {
+  return [...e.addrs, ...(e.sealKey ? [SEAL_KEY_PREFIX + Buffer.from(e.sealKey).toString("hex")] : [])].join("\n");
+}
+
+/** What `account` published (no addresses and no key if nothing). */
+export async function publishedEndpoint(stake: Contract, account: string): Promise<Endpoint> {
+  return parseEndpoint(await stake.getFunction("endpointOf")(account));
+}
+
 /**
  * Dials each account at the endpoints it published (the first address that answers is enough; a node
  * publishes one per interface it listens on). Returns, per account that could not be reached, why. The
@@ -19,8 +49,7 @@ import type { Dialer } from "../storage/store.ts";
 export async function dialPublished(dialer: Pick<Dialer, "dial">, stake: Contract, accounts: readonly string[]): Promise<string[]> {
   const failed: string[] = [];
   for (const account of new Set(accounts)) {
-    const raw: string = await stake.getFunction("endpointOf")(account);
-    const addrs = Buffer.from(raw.slice(2), "hex").toString().split("\n").filter(Boolean);
+    const { addrs } = await publishedEndpoint(stake, account);
     let ok = false;
     for (const a of addrs) if (!ok) ok = await dialer.dial(a).then(() => true, () => false);
     if (!ok) failed.push(`${account}: ${addrs.length ? "no published address answered" : "no endpoint published"}`);

@@ -26,6 +26,7 @@ import { checkHookProgram, runHookProgram, withTimeout } from "./decide.ts";
 import { TooLateError } from "./errors.ts";
 import { paramsOf } from "../training/model.ts";
 import { queryEvents } from "../chain/events.ts";
+import { isSealed, SealError, unseal } from "../privacy/sealed.ts";
 
 /** The largest update artifact a validator fetches. */
 const MAX_UPDATE_BYTES = 64 * 1024 * 1024;
@@ -152,6 +153,26 @@ export class ValidatorRole {
   }
 
   /**
+   * An update's artifact as this validator reads it. In a job whose updates are sealed to the committee
+   * (worker/privacy/sealed.ts): opened with this validator's key; an update sent in the clear, not
+   * sealed to this validator, or failing authentication is not readable, with the reason as its
+   * rejection. Otherwise the bytes as fetched.
+   */
+  private async readable(bytes: Uint8Array | { error: string }): Promise<Uint8Array | { error: string; code: string }> {
+    const ctx = this.ctx;
+    if (!(bytes instanceof Uint8Array) || ctx.job.encryption?.updates !== "committee") return bytes as Uint8Array | { error: string; code: string };
+    if (!isSealed(bytes)) return { error: "sent in the clear: the job seals updates to its committee", code: "not-sealed" };
+    // Recipients beyond the committee are not refused: members join, leave and are evicted between a
+    // worker's commitment and the vote, so the committee now is not the one the worker sealed to.
+    try {
+      return await unseal(bytes, { address: ctx.wallet.address, keys: await ctx.sealKeys() });
+    } catch (e) {
+      if (e instanceof SealError) return { error: `sealed update: ${e.message}`, code: `sealed-${e.code}` };
+      throw e;
+    }
+  }
+
+  /**
    * Fetches the updates revealed so far, while the reveal phase is open, so that the vote-commit window
    * is spent evaluating rather than fetching. A fetch that fails here is simply tried again by `evaluate`.
    */
@@ -205,9 +226,7 @@ export class ValidatorRole {
     const revealed: Revealed[] = [];
     for (const [i, u] of updates.entries()) {
       const cid = cids[i]!;
-      const bytes =
-        have.get(cid.toString()) ??
-        (await this.fetchUpdate(cid).catch((e: Error) => ({ error: e.message })));
+      const bytes = await this.readable(have.get(cid.toString()) ?? (await this.fetchUpdate(cid).catch((e: Error) => ({ error: e.message }))));
       revealed.push({ index: u.index, jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(u.worker), numSamples: u.numSamples, bytes });
     }
     const t1 = performance.now();
@@ -394,7 +413,8 @@ export class ValidatorRole {
       let c = have.get(u.index);
       if (!c) {
         // Not in memory (restarted, or this validator rejected it): fetch it (size cap, timeout) and check it now.
-        const bytes = await this.fetchUpdate(await cidFromChain(u.digest, u.codec));
+        const bytes = await this.readable(await this.fetchUpdate(await cidFromChain(u.digest, u.codec)));
+        if (!(bytes instanceof Uint8Array)) throw new Error(`round ${round}: accepted update ${u.index} cannot be aggregated: ${bytes.error}`);
         const d = checkStructure({ index: u.index, jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(u.worker), numSamples: u.numSamples, bytes }, { model: paramsOf(ctx.spec) });
         if (!d.delta) throw new Error(`round ${round}: accepted update ${u.index} cannot be aggregated: ${d.reason}`);
         c = { delta: d.delta, numSamples: Number(u.numSamples) };

@@ -23,6 +23,8 @@ import { getBytes } from "ethers";
 import { queryEvents } from "../chain/events.ts";
 import { privatizeTensors } from "../privacy/mechanism.ts";
 import { epsilonSpent } from "../privacy/policy.ts";
+import { seal } from "../privacy/sealed.ts";
+import { publishedEndpoint } from "./providers.ts";
 
 /** Reverts that mean this reveal can never succeed: retrying is pointless (the lock expires on its own). */
 const REVEAL_REFUSED = new Set(["TooManyUpdates", "DuplicateUpdate", "TooManySamples", "ZeroSamples", "InvalidDigest", "RevealMismatch"]);
@@ -135,6 +137,22 @@ export class WorkerRole {
     return true;
   }
 
+  /**
+   * A job whose updates are read by its committee only: the artifact sealed to every member that
+   * published a sealing key (worker/privacy/sealed.ts). Members without one are named in the log (they
+   * cannot read it, and will reject it); with no member able to read it, nothing is sent.
+   */
+  private async sealForCommittee(round: bigint, plain: Uint8Array): Promise<Uint8Array> {
+    const ctx = this.ctx;
+    const committee = (await ctx.chain.coord.getFunction("committeeOf")(ctx.jobId)) as string[];
+    const keys = await Promise.all(committee.map(async (address) => ({ address, publicKey: (await publishedEndpoint(ctx.chain.stake, address)).sealKey })));
+    const without = keys.filter((k) => !k.publicKey).map((k) => k.address);
+    if (without.length) ctx.log("sealed-without", { round, members: without, reason: "no sealing key published: they cannot read this update" });
+    const recipients = keys.flatMap((k) => (k.publicKey ? [{ address: k.address, publicKey: k.publicKey }] : []));
+    if (recipients.length === 0) throw new Error(`round ${round}: no member of the committee (${committee.length}) published a sealing key: the update cannot be sealed to anyone`);
+    return seal(plain, recipients);
+  }
+
   /** The updates this worker recorded (pinned) for the job in rounds other than `round`. */
   private releasedUpdates(round: bigint): number {
     return Object.entries(this.ctx.state.state.rounds).filter(([r, st]) => st.cid && r !== String(round)).length;
@@ -164,7 +182,8 @@ export class WorkerRole {
       const delta = dp ? dp.delta : trained;
       const header = { kind: "update", jobId: ctx.jobId, round: Number(round), baseModelCid: baseCid.bytes, worker: getBytes(ctx.wallet.address), numSamples: declared } as const;
       const { options, lossy } = encodingOf(ctx.job.compression ?? DEFAULT_COMPRESSION);
-      const { bytes, next } = lossy ? this.feedback!.encode(header, delta, options) : { bytes: encodeArtifact(header, delta, options), next: undefined };
+      const { bytes: plain, next } = lossy ? this.feedback!.encode(header, delta, options) : { bytes: encodeArtifact(header, delta, options), next: undefined };
+      const bytes = ctx.job.encryption?.updates === "committee" ? await this.sealForCommittee(round, plain) : plain;
       const t3 = performance.now();
       const cid = await ctx.store.add(bytes);
       // Adopted only once the update is pinned (a failed add re-encodes from the old residual), and on disk

@@ -21,8 +21,11 @@ export interface Revealed {
   baseModelCid: Uint8Array;
   worker: Uint8Array;
   numSamples: bigint;
-  /** The artifact's bytes, or why they could not be fetched. */
-  bytes: Uint8Array | { error: string };
+  /**
+   * The artifact's bytes, or why they could not be had: not fetched (`unavailable`), or — with a `code`
+   * of its own — fetched but not readable by this validator (sealed to others, failing authentication).
+   */
+  bytes: Uint8Array | { error: string; code?: string };
 }
 
 export interface Policy {
@@ -68,7 +71,7 @@ const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every(
 /** Structural checks: decode, header vs chain, tensors vs model. */
 export function checkStructure(r: Revealed, policy: Pick<Policy, "model" | "limits">): Decision {
   const reject = (code: string, reason: string): Decision => ({ index: r.index, accept: false, code, reason, metrics: {} });
-  if (!(r.bytes instanceof Uint8Array)) return reject("unavailable", `unavailable: ${r.bytes.error}`);
+  if (!(r.bytes instanceof Uint8Array)) return r.bytes.code ? reject(r.bytes.code, r.bytes.error) : reject("unavailable", `unavailable: ${r.bytes.error}`);
   let a;
   try {
     a = decodeArtifact(r.bytes, policy.limits);
