@@ -19,7 +19,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { HDNodeWallet, Mnemonic, parseEther, Wallet, type EventLog } from "ethers";
 import { attach, deployProtocol, revealedUpdates, sendTx, sendValue } from "../worker/chain/client.ts";
-import { DEVNET_NODES, startDevnet, type Devnet, type DevnetNode } from "../worker/chain/devnet.ts";
+import { DEVNET_NODES, mintAndStake, startDevnet, type Devnet, type DevnetNode } from "../worker/chain/devnet.ts";
 import { defaultJobParams, hasBit, JobStatus, Outcome, outcomeName, Phase } from "../worker/chain/protocol.ts";
 import { loadMnist } from "../worker/data/mnist.ts";
 import { MNIST_MLP } from "../worker/training/presets.ts";
@@ -188,11 +188,7 @@ async function main() {
   say(`contracts: coordinator ${dep.coordinator}`);
   say("staking: minting and staking for every participant…");
   await sendTx(admin, token, "mint", [sponsor.address, 10_000n * ONE]);
-  for (const [w, amount] of [...workers.map((w) => [w, 100n * ONE] as const), ...validators.map((v) => [v, 1_000n * ONE] as const)]) {
-    await sendTx(admin, token, "mint", [w.address, amount]);
-    await sendTx(w, attach(dep, w).token, "approve", [dep.stakeManager, amount]);
-    await sendTx(w, attach(dep, w).stake, "stake", [amount]);
-  }
+  await mintAndStake(admin, dep, [...workers.map((w) => [w, 100n * ONE] as const), ...validators.map((v) => [v, 1_000n * ONE] as const)]);
 
   say("sponsor: publishing the initial model and the spec on IPFS, creating the job…");
   // The sponsor's IPFS node holds the initial model and the spec.

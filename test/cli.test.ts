@@ -30,7 +30,7 @@ import { sha256 } from "multiformats/hashes/sha2";
 import * as ort from "onnxruntime-node";
 import { decodeArtifact, encodeArtifact } from "../worker/artifacts/index.ts";
 import { attach, sendTx } from "../worker/chain/client.ts";
-import { startDevnet, type Devnet } from "../worker/chain/devnet.ts";
+import { mintAndStake, startDevnet, type Devnet } from "../worker/chain/devnet.ts";
 import { Phase, randomSalt, updateCommitment } from "../worker/chain/protocol.ts";
 import type { NodeConfig } from "../worker/node/config.ts";
 import { HeliaStore } from "../worker/storage/heliaStore.ts";
@@ -296,11 +296,7 @@ describe("fedstake CLI: one round by hand and by a daemon, with bad submissions"
     const notMinter = await cli(["mint", "--to", vHand.address, "--amount", "1"], keyOf(1));
     expect(notMinter.err).to.match(new RegExp(`mint would revert: AccessControlUnauthorizedAccount\\(account: ${sponsor.address}, neededRole: MINTER_ROLE\\)`));
     // Workers are played by this test (ethers), with stake of their own.
-    for (const w of [...workers, noShow]) {
-      await sendTx(admin, token, "mint", [w.address, 10n ** 20n]);
-      await sendTx(w, attach(dep, w).token, "approve", [dep.stakeManager, 10n ** 20n]);
-      await sendTx(w, attach(dep, w).stake, "stake", [10n ** 20n]);
-    }
+    await mintAndStake(admin, dep, [...workers, noShow].map((w) => [w, 10n ** 20n] as const));
 
     // The sponsor creates the job from a spec file and keeps serving its spec and initial model.
     const jobFile = join(dir, "job.json");

@@ -27,7 +27,7 @@ import { join, resolve } from "node:path";
 import { HDNodeWallet, Mnemonic, type Wallet } from "ethers";
 import { queryEvents } from "../worker/chain/events.ts";
 import { attach, deployProtocol, sendTx, type Deployment } from "../worker/chain/client.ts";
-import { DEVNET_NODES, startDevnet, type Devnet } from "../worker/chain/devnet.ts";
+import { DEVNET_NODES, mintAndStake, startDevnet, type Devnet } from "../worker/chain/devnet.ts";
 import { bitmapOf, Outcome, Phase } from "../worker/chain/protocol.ts";
 import type { NodeConfig } from "../worker/node/config.ts";
 import type { ModelSpec } from "../worker/training/spec.ts";
@@ -125,11 +125,7 @@ for (const node of DEVNET_NODES) describe(`examples/: a bash + jq validator, a T
     ({ coord } = attach(dep, devnet.provider));
     const { token } = attach(dep, admin);
     await sendTx(admin, token, "mint", [sponsor.address, 1_000n * ONE]);
-    for (const [w, amount] of [[w0, 100n], [w1, 100n], [wEx, 100n], [vJq, 1_000n], [vTs, 1_000n], [vBuiltIn, 1_000n]] as const) {
-      await sendTx(admin, token, "mint", [w.address, amount * ONE]);
-      await sendTx(w, attach(dep, w).token, "approve", [dep.stakeManager, amount * ONE]);
-      await sendTx(w, attach(dep, w).stake, "stake", [amount * ONE]);
-    }
+    await mintAndStake(admin, dep, ([[w0, 100n], [w1, 100n], [wEx, 100n], [vJq, 1_000n], [vTs, 1_000n], [vBuiltIn, 1_000n]] as const).map(([w, a]) => [w, a * ONE] as const));
 
     const jobFile = join(dir, "job.json");
     writeFileSync(

@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { HDNodeWallet, JsonRpcProvider, Mnemonic, Transaction, type EventLog, type Wallet } from "ethers";
 import { attach, deployProtocol, sendTx, sendValue, type Deployment } from "../../worker/chain/client.ts";
-import { startDevnet, type Devnet } from "../../worker/chain/devnet.ts";
+import { mintAndStake, startDevnet, type Devnet } from "../../worker/chain/devnet.ts";
 import { Outcome, Phase } from "../../worker/chain/protocol.ts";
 import type { NodeConfig } from "../../worker/node/config.ts";
 import type { ModelSpec } from "../../worker/training/spec.ts";
@@ -496,11 +496,7 @@ describe("a network whose endpoint fails: every round decides, no honest node sl
     ({ coord, stake } = attach(dep, devnet.provider));
     const { token } = attach(dep, admin);
     await sendTx(admin, token, "mint", [sponsor.address, 1_000n * ONE]);
-    for (const [w, amount] of [[w0, 100n], [w1, 100n], [v0, 1_000n], [v1, 1_000n]] as const) {
-      await sendTx(admin, token, "mint", [w.address, amount * ONE]);
-      await sendTx(w, attach(dep, w).token, "approve", [dep.stakeManager, amount * ONE]);
-      await sendTx(w, attach(dep, w).stake, "stake", [amount * ONE]);
-    }
+    await mintAndStake(admin, dep, ([[w0, 100n], [w1, 100n], [v0, 1_000n], [v1, 1_000n]] as const).map(([w, a]) => [w, a * ONE] as const));
     const jobFile = join(dir, "job.json");
     writeFileSync(
       jobFile,

@@ -19,7 +19,7 @@ import { HDNodeWallet, Mnemonic, type Wallet, type EventLog } from "ethers";
 import { CID } from "multiformats/cid";
 import { decodeArtifact } from "../../worker/artifacts/index.ts";
 import { attach, deployProtocol, revealedUpdates, sendTx, type Deployment } from "../../worker/chain/client.ts";
-import { startDevnet, type Devnet } from "../../worker/chain/devnet.ts";
+import { mintAndStake, startDevnet, type Devnet } from "../../worker/chain/devnet.ts";
 import { hasBit, Outcome, Phase } from "../../worker/chain/protocol.ts";
 import type { NodeConfig } from "../../worker/node/config.ts";
 import { dialPublished } from "../../worker/node/providers.ts";
@@ -116,11 +116,7 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
     const { token } = attach(dep, admin);
     await sendTx(admin, token, "mint", [sponsor.address, 1_000n * ONE]);
     // Every worker, the late one included, stakes now: joining later needs no one's help.
-    for (const [w, amount] of [[w0, 100n], [w1, 100n], [w2, 100n], [v0, 1_000n], [v1, 1_000n]] as const) {
-      await sendTx(admin, token, "mint", [w.address, amount * ONE]);
-      await sendTx(w, attach(dep, w).token, "approve", [dep.stakeManager, amount * ONE]);
-      await sendTx(w, attach(dep, w).stake, "stake", [amount * ONE]);
-    }
+    await mintAndStake(admin, dep, ([[w0, 100n], [w1, 100n], [w2, 100n], [v0, 1_000n], [v1, 1_000n]] as const).map(([w, a]) => [w, a * ONE] as const));
 
     // The sponsor creates the job and keeps serving the spec and the initial model (its endpoint is on chain).
     const jobFile = join(dir, "job.json");

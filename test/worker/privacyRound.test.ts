@@ -23,7 +23,7 @@ import { Phase } from "../../worker/chain/protocol.ts";
 import { subset } from "../../worker/data/dataset.ts";
 import type { NodeConfig } from "../../worker/node/config.ts";
 import { modelArtifact, NodeContext } from "../../worker/node/context.ts";
-import { parseJobSpec } from "../../worker/node/jobSpec.ts";
+import { parseJobSpec, type JobSpec } from "../../worker/node/jobSpec.ts";
 import { ValidatorRole } from "../../worker/node/validatorRole.ts";
 import { WorkerRole } from "../../worker/node/workerRole.ts";
 import { bestCorrelationPerImage, invertFirstDense } from "../../worker/privacy/reconstruction.ts";
@@ -38,6 +38,31 @@ const mnemonic = Mnemonic.fromPhrase("test test test test test test test test te
 const TRAIN = { epochs: 1, batch: 32, lr: 0.03, momentum: 0.9, threads: 1 };
 
 type Event = { event: string; round?: string; [k: string]: unknown };
+
+/**
+ * Three workers and two validators (accounts from `accounts` on, after the admin and the sponsor) on the
+ * real contracts, and a job of `rounds` rounds whose spec is `job`, pinned with the initial model in an
+ * in-memory store; `cfg` makes a node's config, its data directory under `dir`.
+ */
+async function privateNetwork(pop: Population, job: JobSpec, o: { accounts: number; rounds: number }) {
+  const wallets = Array.from({ length: 8 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${o.accounts + i}`).connect(ethers.provider) as unknown as Wallet);
+  for (const w of wallets) await helpers.setBalance(w.address, 10n ** 21n);
+  const p = await deployProtocol(ethers, { workers: 3, validators: 2, signers: wallets as never });
+  const store = new MemoryStore();
+  const initCid = await store.add(modelArtifact(0n, 0, new Uint8Array(0), pop.initialModel(), 0n));
+  const specCid = await store.add(new TextEncoder().encode(JSON.stringify(job)));
+  const jobId = await createJob(p, helpers, {
+    initialModelDigest: cidToChain(initCid).digest, initialModelCodec: cidToChain(initCid).codec,
+    specDigest: cidToChain(specCid).digest, specCodec: cidToChain(specCid).codec,
+    numRounds: o.rounds, rewardPerRound: 100n * ONE, maxUpdates: 8, maxValidators: 2, attestBps: 5001, rejectSlashAmount: 10n * ONE, missedRevealSlashAmount: 5n * ONE,
+  });
+  const deployment = { chainId: 31337, token: await p.token.getAddress(), stakeManager: await p.stake.getAddress(), coordinator: await p.coord.getAddress() };
+  const dir = mkdtempSync(join(tmpdir(), "fedstake-private-"));
+  const cfg = (name: string, role: "worker" | "validator", train = TRAIN): NodeConfig => ({
+    role, name, rpc: "", deployment, jobId: String(jobId), dataDir: join(dir, name), peers: [], data: { dataset: "idx", images: "", labels: "" }, train,
+  });
+  return { p, store, jobId, wallets, dir, cfg };
+}
 
 describe("a private job: clipped and noised updates, the validators' norm bound, a worker's ε budget", function () {
   this.timeout(300_000);
@@ -54,22 +79,7 @@ describe("a private job: clipped and noised updates, the validators' norm bound,
     // The spec as pinned (parsed, written back) parses to itself.
     expect(parseJobSpec(JSON.parse(JSON.stringify(job)))).to.deep.equal(job);
 
-    const wallets = Array.from({ length: 7 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${950 + i}`).connect(ethers.provider) as unknown as Wallet);
-    for (const w of wallets) await helpers.setBalance(w.address, 10n ** 21n);
-    const p = await deployProtocol(ethers, { workers: 3, validators: 2, signers: wallets as never });
-    const store = new MemoryStore();
-    const initCid = await store.add(modelArtifact(0n, 0, new Uint8Array(0), pop.initialModel(), 0n));
-    const specCid = await store.add(new TextEncoder().encode(JSON.stringify(job)));
-    const jobId = await createJob(p, helpers, {
-      initialModelDigest: cidToChain(initCid).digest, initialModelCodec: cidToChain(initCid).codec,
-      specDigest: cidToChain(specCid).digest, specCodec: cidToChain(specCid).codec,
-      numRounds: 2, rewardPerRound: 100n * ONE, maxUpdates: 8, maxValidators: 2, attestBps: 5001, rejectSlashAmount: 10n * ONE, missedRevealSlashAmount: 5n * ONE,
-    });
-    const deployment = { chainId: 31337, token: await p.token.getAddress(), stakeManager: await p.stake.getAddress(), coordinator: await p.coord.getAddress() };
-    const dir = mkdtempSync(join(tmpdir(), "fedstake-private-"));
-    const cfg = (name: string, role: "worker" | "validator", train = TRAIN): NodeConfig => ({
-      role, name, rpc: "", deployment, jobId: String(jobId), dataDir: join(dir, name), peers: [], data: { dataset: "idx", images: "", labels: "" }, train,
-    });
+    const { p, store, jobId, wallets, dir, cfg } = await privateNetwork(pop, job, { accounts: 950, rounds: 2 });
     // worker-0 trains one step on 4 images: without privacy, its update would give them back.
     const four = subset(pop.shards[0]!, [0, 1, 2, 3]);
     const images = [0, 1, 2, 3].map((i) => four.x.subarray(i * four.features, (i + 1) * four.features));
@@ -137,22 +147,7 @@ describe("a private job: clipped and noised updates, the validators' norm bound,
       validation: { rules: [{ rule: "duplicate" }, { rule: "norm", minRatio: 0.01, maxRatio: 100 }] },
       encryption: { updates: "committee" },
     });
-    const wallets = Array.from({ length: 8 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${970 + i}`).connect(ethers.provider) as unknown as Wallet);
-    for (const w of wallets) await helpers.setBalance(w.address, 10n ** 21n);
-    const p = await deployProtocol(ethers, { workers: 3, validators: 2, signers: wallets as never });
-    const store = new MemoryStore();
-    const initCid = await store.add(modelArtifact(0n, 0, new Uint8Array(0), pop.initialModel(), 0n));
-    const specCid = await store.add(new TextEncoder().encode(JSON.stringify(job)));
-    const jobId = await createJob(p, helpers, {
-      initialModelDigest: cidToChain(initCid).digest, initialModelCodec: cidToChain(initCid).codec,
-      specDigest: cidToChain(specCid).digest, specCodec: cidToChain(specCid).codec,
-      numRounds: 1, rewardPerRound: 100n * ONE, maxUpdates: 8, maxValidators: 2, attestBps: 5001, rejectSlashAmount: 10n * ONE, missedRevealSlashAmount: 5n * ONE,
-    });
-    const deployment = { chainId: 31337, token: await p.token.getAddress(), stakeManager: await p.stake.getAddress(), coordinator: await p.coord.getAddress() };
-    const dir = mkdtempSync(join(tmpdir(), "fedstake-sealed-"));
-    const cfg = (name: string, role: "worker" | "validator"): NodeConfig => ({
-      role, name, rpc: "", deployment, jobId: String(jobId), dataDir: join(dir, name), peers: [], data: { dataset: "idx", images: "", labels: "" }, train: TRAIN,
-    });
+    const { p, store, jobId, wallets, dir, cfg } = await privateNetwork(pop, job, { accounts: 970, rounds: 1 });
     // worker-2 runs with a copy of the spec that does not seal: it sends its update in the clear.
     const clear = { ...job, encryption: undefined };
     const wctx = [0, 1, 2].map((i) => NodeContext.inProcess({ cfg: cfg(`worker-${i}`, "worker"), wallet: wallets[2 + i]!, store: store.peer().asNodeStore(), job: i === 2 ? clear : job, data: pop.shards[i]! }));

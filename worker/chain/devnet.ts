@@ -14,7 +14,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
-import { JsonRpcProvider } from "ethers";
+import { JsonRpcProvider, type Wallet } from "ethers";
+import { attach, sendTx, type Deployment } from "./client.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 /** Child tools (hardhat's `#!/usr/bin/env node` scripts) must run on this Node, not the machine's. */
@@ -102,4 +103,17 @@ export async function startDevnet(opts: { port?: number; node?: DevnetNode } = {
   }
   provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, pollingInterval: 250 });
   return { url, provider, stop };
+}
+
+/**
+ * On a devnet, where the deployer is the token's minter: mints each participant its amount (base units)
+ * and has it stake all of it, one participant after another (each signs its own approve and stake).
+ */
+export async function mintAndStake(admin: Wallet, dep: Deployment, stakes: readonly (readonly [Wallet, bigint])[]): Promise<void> {
+  const { token } = attach(dep, admin);
+  for (const [w, amount] of stakes) {
+    await sendTx(admin, token, "mint", [w.address, amount]);
+    await sendTx(w, attach(dep, w).token, "approve", [dep.stakeManager, amount]);
+    await sendTx(w, attach(dep, w).stake, "stake", [amount]);
+  }
 }
