@@ -12,6 +12,7 @@
  *   npm run demo -- --workers 4 --validators 3 --rounds 5 --attack signflip --attackers 1
  *   npm run demo -- --attack none                  (all honest; --attack takes any sim/attacks/ name)
  *   npm run demo -- --crash worker-0,validator-0   (kill each after its first commit, restart it)
+ *   npm run demo -- --fault worker-1@trained:kill,validator-0@vote-committed:stop=8   (faults at protocol steps)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -63,6 +64,7 @@ const OPTIONS = {
   port: { type: "string", default: "0", about: "the chain's RPC port on 127.0.0.1 (0: one the OS picks, so a chain of your own on 8545 is never touched; a busy port: a free one)" },
   "timeout-min": { type: "string", default: "15", about: "give up after this many minutes" },
   crash: { type: "string", default: "", about: "crash test: comma-separated node names (worker-0,validator-0) killed right after their first commit, then restarted" },
+  fault: { type: "string", default: "", about: "faults at protocol steps: NODE@EVENT[#ROUND][:kill|:stop=S], comma-separated (worker-1@trained:kill, validator-0@vote-committed#2:stop=8): when NODE logs EVENT, SIGKILL and restart it, or SIGSTOP it for S seconds" },
   help: { type: "boolean", short: "h", default: false, about: "print this help" },
 } as const;
 
@@ -84,6 +86,15 @@ if (opt.help) {
   console.log(demoHelp());
   process.exit(0);
 }
+/** One --fault entry: NODE@EVENT[#ROUND][:kill|:stop=S]. */
+function parseFault(spec: string): { name: string; events: string[]; round?: number; kind: "kill" | "stop"; seconds: number } {
+  const m = /^([\w-]+)@([a-z-]+)(?:#(\d+))?(?::(kill|stop=(\d+(?:\.\d+)?)))?$/.exec(spec.trim());
+  if (!m) usage(`--fault takes NODE@EVENT[#ROUND][:kill|:stop=SECONDS] (e.g. worker-1@trained:kill, validator-0@vote-committed#2:stop=8), got "${spec}"`);
+  const seconds = m[5] === undefined ? 0 : Number(m[5]);
+  if (m[5] !== undefined && !(seconds > 0 && seconds <= 600)) usage(`--fault ${spec}: a stop lasts more than 0 and at most 600 s`);
+  return { name: m[1]!, events: [m[2]!], ...(m[3] ? { round: Number(m[3]) } : {}), kind: m[5] === undefined ? "kill" : "stop", seconds };
+}
+
 /** A bad option: named, before anything starts (no chain, no stack trace), exit status 2. */
 function usage(message: string): never {
   console.error(`demo: ${message}\n(npm run demo -- --help lists the options)`);
@@ -115,6 +126,8 @@ if (!(Number.isInteger(SLASH_WINDOW) && SLASH_WINDOW > 0)) usage(`--slash-window
 if (phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW >= UNBONDING) {
   usage(`a round (--phases + --slash-window = ${phaseList.reduce((a, b) => a + b, 0) + SLASH_WINDOW} s) must be shorter than the demo's ${UNBONDING} s unbonding period`);
 }
+/** --fault: checked before anything starts. */
+const FAULT_SPECS = opt.fault.split(",").filter(Boolean).map(parseFault);
 if (!(DEVNET_NODES as readonly string[]).includes(opt.chain)) usage(`--chain must be ${DEVNET_NODES.join(" or ")}, got "${opt.chain}"`);
 /** --privacy eps=8,clip=1,mode=local: the job spec's privacy section, completed for the job's rounds. */
 const PRIVACY = opt.privacy === "" ? undefined : privacySection(opt.privacy);
@@ -307,32 +320,50 @@ async function main() {
     writeFileSync(join(c.dataDir, "config.json"), JSON.stringify(c, null, 1));
     processes.set(c.name, startNode(c));
   }
-  // Crash test: kill the named nodes right after their first commitment and start them again from
-  // their data directories; they must reveal in time.
+  // Faults at protocol steps (--fault, and --crash: a kill right after a node's first commitment):
+  // triggered by the node's own events.jsonl, not by a timer. A killed node is started again from its
+  // data directory; a stopped one continues after its pause. Each must still do its part in time.
   const crashes: { node: string; killedAfter: string; restartedAt: string }[] = [];
-  const pendingCrash = new Set(opt.crash.split(",").filter(Boolean));
-  for (const name of pendingCrash) if (!configs.some((c) => c.name === name)) throw new Error(`--crash: no node named "${name}"`);
-  const crashWatch = setInterval(() => {
-    for (const name of [...pendingCrash]) {
-      const c = configs.find((x) => x.name === name)!;
-      const f = join(c.dataDir, "events.jsonl");
-      if (!existsSync(f)) continue;
-      const committed = readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === "committed" || e.event === "vote-committed");
-      if (!committed) continue;
-      const running = processes.get(name)!;
+  const faults: { node: string; event: string; round: number | null; kind: "kill" | "stop"; seconds?: number; firedAt: string; recoveredAt?: string; recoverMs?: number }[] = [];
+  const pendingFaults = [
+    ...opt.crash.split(",").filter(Boolean).map((name) => ({ name, events: ["committed", "vote-committed"], round: undefined as number | undefined, kind: "kill" as const, seconds: 0, crash: true })),
+    ...FAULT_SPECS.map((f) => ({ ...f, crash: false })),
+  ];
+  for (const f of pendingFaults) if (!configs.some((c) => c.name === f.name)) throw new Error(`--${f.crash ? "crash" : "fault"}: no node named "${f.name}" (nodes: ${configs.map((c) => c.name).join(", ")})`);
+  const faultWatch = setInterval(() => {
+    for (const f of [...pendingFaults]) {
+      const c = configs.find((x) => x.name === f.name)!;
+      const file = join(c.dataDir, "events.jsonl");
+      if (!existsSync(file)) continue;
+      const hit = readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((e) => f.events.includes(e.event) && (f.round === undefined || Number(e.round) === f.round));
+      if (!hit) continue;
+      const running = processes.get(f.name)!;
       // A node that already exited (and that the supervisor restarts) is not killed and started a second time.
       if (running.exitCode !== null || running.signalCode !== null) continue;
-      pendingCrash.delete(name);
+      pendingFaults.splice(pendingFaults.indexOf(f), 1);
+      const fired = { node: f.name, event: hit.event as string, round: hit.round === undefined ? null : Number(hit.round), kind: f.kind, ...(f.kind === "stop" ? { seconds: f.seconds } : {}), firedAt: new Date().toISOString() };
+      faults.push(fired);
+      const t = Date.now();
+      if (f.kind === "stop") {
+        running.kill("SIGSTOP");
+        say(`   fault: stopped ${f.name} right after ${hit.event}${hit.round ? ` (round ${hit.round})` : ""} for ${f.seconds} s`);
+        setTimeout(() => {
+          running.kill("SIGCONT");
+          Object.assign(fired, { recoveredAt: new Date().toISOString(), recoverMs: Date.now() - t });
+        }, f.seconds * 1000);
+        continue;
+      }
       killedOnPurpose.add(running);
       running.kill("SIGKILL");
       setTimeout(() => {
-        processes.set(name, startNode(c));
-        crashes.push({ node: name, killedAfter: committed.event, restartedAt: new Date().toISOString() });
-        say(`   crash test: killed ${name} right after ${committed.event} (round ${committed.round}) and restarted it`);
+        processes.set(f.name, startNode(c));
+        Object.assign(fired, { recoveredAt: new Date().toISOString(), recoverMs: Date.now() - t });
+        if (f.crash) crashes.push({ node: f.name, killedAfter: hit.event, restartedAt: new Date().toISOString() });
+        say(`   ${f.crash ? "crash test" : "fault"}: killed ${f.name} right after ${hit.event}${hit.round ? ` (round ${hit.round})` : ""} and restarted it`);
       }, 500);
     }
   }, 200);
-  crashWatch.unref();
+  faultWatch.unref();
   const attackers = [...attackerNames].join(", ");
   say(`started ${N} workers (${K ? `${attackers} ${K > 1 ? "are" : "is"} malicious: ${ATTACK!.summary}` : "all honest"}) and ${M} validators\n`);
 
@@ -532,6 +563,7 @@ async function main() {
   writeFileSync(join(runDir, "accounts.json"), JSON.stringify(accounts, null, 2) + "\n");
   writeFileSync(join(runDir, "ledger.json"), JSON.stringify(ledger, null, 2) + "\n");
   writeFileSync(join(runDir, "crashes.json"), JSON.stringify(crashes, null, 2) + "\n");
+  writeFileSync(join(runDir, "faults.json"), JSON.stringify({ fired: faults, notFired: pendingFaults.map((f) => `${f.name}@${f.events.join("|")}${f.round ? `#${f.round}` : ""}:${f.kind}`) }, null, 2) + "\n");
   writeFileSync(join(runDir, "rounds.json"), JSON.stringify(rounds, null, 2) + "\n");
   writeFileSync(join(runDir, "accuracy.html"), chart(rounds, { initialAccuracy, attackerStakeAtStart }));
   const latest = join(RUNS, "latest");

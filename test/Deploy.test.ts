@@ -16,7 +16,7 @@ const MAX_INITCODE_BYTES = 49_152;
 /** Hardhat's accounts: the ethers deployer needs the key itself, and the same account 0 as the other paths. */
 const HARDHAT_MNEMONIC = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
 
-type Addresses = Omit<Deployment, "chainId">;
+type Addresses = Omit<Deployment, "chainId" | "deployBlock">;
 type Connection = Awaited<ReturnType<typeof network.create>>;
 
 /**
@@ -43,7 +43,10 @@ async function viaEthers(params: Partial<DeployParameters>) {
   const wallet = HDNodeWallet.fromMnemonic(HARDHAT_MNEMONIC, "m/44'/60'/0'/0/0").connect(conn.ethers.provider);
   const [account0] = await conn.ethers.getSigners();
   expect(wallet.address).to.equal(account0!.address);
-  const { chainId: _, ...addresses } = await deployProtocol(wallet, params);
+  const { chainId: _, deployBlock, ...addresses } = await deployProtocol(wallet, params);
+  // The deployment's block is the first contract's: event queries start there.
+  expect(await conn.ethers.provider.getCode(addresses.token, deployBlock! - 1)).to.equal("0x");
+  expect(await conn.ethers.provider.getCode(addresses.token, deployBlock!)).to.not.equal("0x");
   return readBack(conn, addresses);
 }
 

@@ -54,12 +54,13 @@ async function runDemo(home: string, args: string[]) {
   return { output, dir, rounds: read<Round[]>("rounds.json"), accounts: read<{ name: string; malicious: boolean; stake: number; free: number; balance: number }[]>("accounts.json"), ledger: read<Ledger>("ledger.json") };
 }
 
-describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two crashes", function () {
+describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two crashes and two faults at protocol steps", function () {
   this.timeout(900_000);
   let rounds: Round[];
   let accounts: { name: string; malicious: boolean; stake: number; free: number; balance: number }[];
   let ledger: Ledger;
   let crashes: { node: string; killedAfter: string }[];
+  let faults: { fired: { node: string; event: string; round: number | null; kind: string; recoverMs?: number }[]; notFired: string[] };
   let output = "";
 
   // The demo writes its run under the data directory: a fresh one, so that the checkout stays clean.
@@ -67,9 +68,10 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
   after(() => rmSync(home, { recursive: true, force: true }));
 
   before(async function () {
-    const run = await runDemo(home, ["--workers", "3", "--validators", "2", "--rounds", "3", "--crash", "worker-0,validator-0"]);
+    const run = await runDemo(home, ["--workers", "3", "--validators", "2", "--rounds", "3", "--crash", "worker-0,validator-0", "--fault", "worker-1@revealed#2:stop=5,validator-1@aggregated#2:kill"]);
     ({ output, rounds, accounts, ledger } = run);
     crashes = JSON.parse(readFileSync(join(run.dir, "crashes.json"), "utf8"));
+    faults = JSON.parse(readFileSync(join(run.dir, "faults.json"), "utf8"));
   });
 
   it("decides every round, rejects the malicious update and accepts every honest one", function () {
@@ -108,6 +110,18 @@ describe("end to end: 3 workers (one malicious), 2 validators, 3 rounds, two cra
     const v0 = accounts.find((a) => a.name === "validator-0")!;
     expect(rounds.every((r) => r.attestations.length === 2), JSON.stringify(rounds.map((r) => r.attestations))).to.equal(true);
     expect(v0.balance).to.be.above(0);
+  });
+
+  it("faults at protocol steps: a worker stopped after its reveal and a validator killed after aggregating recover, and lose nothing", function () {
+    expect(faults.notFired).to.deep.equal([]);
+    const fired = faults.fired.map((f) => `${f.node}@${f.event}#${f.round}:${f.kind}`).sort();
+    expect(fired).to.include.members(["validator-1@aggregated#2:kill", "worker-1@revealed#2:stop"]);
+    for (const f of faults.fired) expect(f.recoverMs, `${f.node}: recovered`).to.be.a("number");
+    // validator-1 restarted and attested round 2 (checked above: every round has both attestations);
+    // worker-1, paused after revealing, was paid like the other honest worker.
+    const [w1] = accounts.filter((a) => a.name === "worker-1");
+    expect(w1!.stake).to.equal(100);
+    expect(w1!.balance).to.be.above(0);
   });
 
   it("slashes the malicious worker and pays the honest ones", function () {
