@@ -252,6 +252,8 @@ describe("sim/attacks: the adversary library", function () {
           let polls = 0;
           const visible = () => (opts.commits ?? []).filter((c) => c.at <= polls);
           const coord = {
+            // queryEvents reads up to the head in pages: the head is block 0, one page.
+            runner: { getBlockNumber: async () => 0 },
             filters: { UpdateCommitted: (..._a: unknown[]) => "committed", UpdateRevealed: (..._a: unknown[]) => "revealed" },
             async queryFilter(f: string) {
               if (f === "revealed") return revealed;
@@ -266,6 +268,7 @@ describe("sim/attacks: the adversary library", function () {
           };
           return {
             jobId: 1n,
+            jobBlock: 0,
             wallet: { address: SELF },
             chain: { coord },
             config: async () => ({ commitPeriod: 12n }),

@@ -165,8 +165,8 @@ describe("acceptance rules", function () {
     const spec = parseJobSpec({ model: MNIST_MLP, aggregation: { kind: "multi_krum", f: 2 } });
     expect(parseJobSpec(JSON.parse(JSON.stringify(spec)))).to.deep.equal(spec);
     // A misspelt part would silently take the defaults (FedAvg here): it is refused by name.
-    expect(() => parseJobSpec({ model: MNIST_MLP, aggregaton: { kind: "median" } })).to.throw(/job spec: "aggregaton" is not a part of a job spec \(it has: model, aggregation, validation, compression\)/);
-    expect(() => parseValidation({ rules: [{ rule: "krumm" }] })).to.throw(/validation\.rules\[0\]\.rule must be one of "duplicate", "norm", "heldout", "trust", "neighbours", "support", "loss", got "krumm"/);
+    expect(() => parseJobSpec({ model: MNIST_MLP, aggregaton: { kind: "median" } })).to.throw(/job spec: "aggregaton" is not a part of a job spec \(it has: model, aggregation, validation, compression, privacy, encryption\)/);
+    expect(() => parseValidation({ rules: [{ rule: "krumm" }] })).to.throw(/validation\.rules\[0\]\.rule must be one of "duplicate", "norm", "heldout", "trust", "neighbours", "support", "loss", "dp-norm", got "krumm"/);
     expect(() => parseValidation({ rules: [{ rule: "norm", maxratio: 3 }] })).to.throw(/rules\[0\]\.maxratio is not a parameter of this rule \(it has: minRatio, maxRatio\)/);
     expect(() => parseValidation({ rules: [{ rule: "norm", maxRatio: 0.5 }] })).to.throw(/rules\[0\]\.maxRatio must be a number in \[1, 1000000\], got 0.5/);
     expect(() => parseValidation({ rules: [{ rule: "norm" }, { rule: "norm" }] })).to.throw(/rule "norm" is listed twice/);

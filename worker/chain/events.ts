@@ -28,7 +28,9 @@ export async function queryEvents(
   fromBlock: number,
   opts: { toBlock?: number } = {},
 ): Promise<EventLog[]> {
-  const provider = contract.runner?.provider as Provider | undefined;
+  // The contract's runner is a signer (which has a provider) or a provider itself.
+  const runner = contract.runner as (Partial<Provider> & { provider?: Provider | null }) | null;
+  const provider = (runner && typeof runner.getBlockNumber === "function" ? runner : runner?.provider) as Provider | undefined;
   if (!provider) throw new Error("queryEvents: the contract has no provider");
   const last = opts.toBlock ?? (await provider.getBlockNumber());
   const out: EventLog[] = [];
