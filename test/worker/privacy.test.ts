@@ -46,6 +46,15 @@ const within = (actual: number, expected: number, rel: number, what = "") =>
 /** Standard normal CDF from our own logErfc: Φ(x) = ½ erfc(−x/√2). */
 const Phi = (x: number) => 0.5 * Math.exp(logErfc(-x / Math.SQRT2));
 
+/**
+ * |actual − expected| ≤ tol, with `what` named on failure (chai's closeTo is replaced by a bigint matcher
+ * when the Hardhat chai plugin is loaded, as in the full suite).
+ */
+function near(actual: number, ...rest: unknown[]): void {
+  const [what, expected, tol] = typeof rest[0] === "string" ? (rest as [string, number, number]) : ([undefined, ...rest] as [undefined, number, number]);
+  expect(Math.abs(actual - expected), `${what ? `${what}: ` : ""}${actual} is not within ${tol} of ${expected}`).to.be.at.most(tol);
+}
+
 describe("privacy: RDP accountant", () => {
   it("uses Opacus' default orders", () => {
     // opacus/accountants/rdp.py: DEFAULT_ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
@@ -66,10 +75,10 @@ describe("privacy: RDP accountant", () => {
     within(rdpEpsilon({ noiseMultiplier: 1.5, sampleRate: 0.04, steps: 2250, delta: 1e-5 }).epsilon, 7.32911117143, 1e-6, "rdpEpsilon");
     //   test_get_noise_multiplier_rdp_epochs: ε = 8, δ = 1e−5, q = 0.04, 90 epochs → z = 1.416 (places=4)
     const e90 = noiseForEpsilon({ targetEpsilon: 8, delta: 1e-5, sampleRate: 0.04, steps: Math.trunc(90 / 0.04) });
-    expect(e90.noiseMultiplier).to.be.closeTo(1.416, 5e-5);
+    near(e90.noiseMultiplier, 1.416, 5e-5);
     expect(e90.epsilon).to.be.at.most(8).and.at.least(8 - 0.01);
     //   test_get_noise_multiplier_rdp_steps: ε = 8, δ = 1e−5, q = 0.04, 2000 steps → z = 1.3562 (places=4)
-    expect(noiseForEpsilon({ targetEpsilon: 8, delta: 1e-5, sampleRate: 0.04, steps: 2000 }).noiseMultiplier).to.be.closeTo(1.3562, 5e-5);
+    near(noiseForEpsilon({ targetEpsilon: 8, delta: 1e-5, sampleRate: 0.04, steps: 2000 }).noiseMultiplier, 1.3562, 5e-5);
   });
 
   it("matches TF-Privacy's published compute_rdp and get_privacy_spent tests", () => {
@@ -79,7 +88,7 @@ describe("privacy: RDP accountant", () => {
     expect(computeRdp(1, 10, 1, [20])[0]).to.equal(0.1);
     expect(computeRdp(0, 10, 1, [20])[0]).to.equal(0);
     //   test_compute_rdp_scalar: compute_rdp(0.1, 2, 10, 5) ≈ 0.07737 (places=5)
-    expect(computeRdp(0.1, 2, 10, [5])[0]).to.be.closeTo(0.07737, 5e-6);
+    near(computeRdp(0.1, 2, 10, [5])[0], 0.07737, 5e-6);
     //   test_compute_rdp_sequence: compute_rdp(0.01, 2.5, 50, [1.5, 2.5, 5, 50, 100]), rtol 1e−4 — fractional
     //   orders (the erfc series) and integer ones (the binomial sum), up to a large order
     const expected = [6.5007e-4, 1.0854e-3, 2.1808e-3, 2.3846e-2, 1.6742e2];
@@ -93,7 +102,7 @@ describe("privacy: RDP accountant", () => {
     //   …second part: q = 1, z = 4.530877117, orders 0.001·i (i < 100000), δ = 1e−6 → ε = 1 (places=7)
     //   (order 1.000 itself is left out: the conversion is undefined there and TF-Privacy skips it)
     const fine = Array.from({ length: 100000 - 1001 }, (_, i) => 0.001 * (i + 1001));
-    expect(rdpEpsilon({ noiseMultiplier: 4.530877117, sampleRate: 1, steps: 1, delta: 1e-6, orders: fine }).epsilon).to.be.closeTo(1, 1e-7);
+    near(rdpEpsilon({ noiseMultiplier: 4.530877117, sampleRate: 1, steps: 1, delta: 1e-6, orders: fine }).epsilon, 1, 1e-7);
   });
 
   it("composes heterogeneous mechanisms as Opacus' docstring example", () => {
@@ -182,7 +191,7 @@ describe("privacy: RDP accountant", () => {
       [30, -903.9741171106442],
       [100, -10005.177585122668],
     ];
-    for (const [x, v] of ref) expect(logErfc(x), `x=${x}`).to.be.closeTo(v, 1e-12 * Math.max(1, Math.abs(v)));
+    for (const [x, v] of ref) near(logErfc(x), `x=${x}`, v, 1e-12 * Math.max(1, Math.abs(v)));
   });
 
   it("refuses malformed parameters", () => {
@@ -218,10 +227,10 @@ describe("privacy: Gaussian sampler", () => {
   it("draws N(0, 1) from the CSPRNG: mean, variance, kurtosis and tail over 10⁶ draws", () => {
     const n = 1_000_000;
     const m = moments(secureNormal(), n);
-    expect(m.mean).to.be.closeTo(0, 5 / Math.sqrt(n)); // 5 standard errors
-    expect(m.variance).to.be.closeTo(1, 0.01); // standard error √(2/n) ≈ 0.0014
-    expect(m.kurtosis).to.be.closeTo(3, 0.05); // standard error √(24/n) ≈ 0.005
-    expect(m.tail).to.be.closeTo(0.0455, 0.002); // P(|Z| > 2) = 0.0455
+    near(m.mean, 0, 5 / Math.sqrt(n)); // 5 standard errors
+    near(m.variance, 1, 0.01); // standard error √(2/n) ≈ 0.0014
+    near(m.kurtosis, 3, 0.05); // standard error √(24/n) ≈ 0.005
+    near(m.tail, 0.0455, 0.002); // P(|Z| > 2) = 0.0455
   });
 
   it("two secure sources are independent; a seeded one is reproducible and says it is insecure", () => {
@@ -238,8 +247,8 @@ describe("privacy: Gaussian sampler", () => {
     expect(Array.from({ length: 100 }, () => s2.next())).to.deep.equal(v1);
     expect(Array.from({ length: 100 }, () => seededNormalForTestsOnly(43).next())).to.not.deep.equal(v1);
     const m = moments(seededNormalForTestsOnly(7), 200_000);
-    expect(m.mean).to.be.closeTo(0, 0.012);
-    expect(m.variance).to.be.closeTo(1, 0.02);
+    near(m.mean, 0, 0.012);
+    near(m.variance, 1, 0.02);
     // privatize will not take it for real.
     expect(() => privatize(new Float32Array(4), { clipNorm: 1, noiseMultiplier: 1, mode: "local" }, { source: s1 })).to.throw(/predictable/);
   });
@@ -247,7 +256,7 @@ describe("privacy: Gaussian sampler", () => {
   it("addGaussian scales by σ and refuses a bad σ", () => {
     const v = new Float64Array(200_000);
     addGaussian(v, 3);
-    expect(l2Norm(v) ** 2 / v.length).to.be.closeTo(9, 9 * 0.02);
+    near(l2Norm(v) ** 2 / v.length, 9, 9 * 0.02);
     expect(() => addGaussian(v, NaN)).to.throw(RangeError);
   });
 });
@@ -271,7 +280,7 @@ describe("privacy: DP-FedAvg mechanism", () => {
       expect(l2Norm(c.update)).to.be.at.most(C);
       if (c.clipped) within(l2Norm(c.update), C, 1e-6, "clipped norm ≈ C");
       // Clipping keeps the direction.
-      expect(pearson(c.update, u)).to.be.closeTo(1, 1e-6);
+      near(pearson(c.update, u), 1, 1e-6);
     }
     const small = randomVector(100, 0.001);
     const c = clipL2(small, 10);
@@ -287,11 +296,11 @@ describe("privacy: DP-FedAvg mechanism", () => {
     const d = 1_000_000;
     const local: PrivacyMechanism = { clipNorm: 0.5, noiseMultiplier: 1.3, mode: "local" };
     const dist: PrivacyMechanism = { clipNorm: 0.5, noiseMultiplier: 1.3, mode: "distributed", expectedUpdates: 16 };
-    expect(noiseStd(local)).to.be.closeTo(0.65, 1e-15);
-    expect(noiseStd(dist)).to.be.closeTo(0.65 / 4, 1e-15);
-    expect(perUpdateNoiseMultiplier(dist)).to.be.closeTo(1.3 / 4, 1e-15);
-    expect(aggregateNoiseMultiplier(dist, 16)).to.be.closeTo(1.3, 1e-12);
-    expect(aggregateNoiseMultiplier(dist, 4)).to.be.closeTo(1.3 / 2, 1e-12);
+    near(noiseStd(local), 0.65, 1e-15);
+    near(noiseStd(dist), 0.65 / 4, 1e-15);
+    near(perUpdateNoiseMultiplier(dist), 1.3 / 4, 1e-15);
+    near(aggregateNoiseMultiplier(dist, 16), 1.3, 1e-12);
+    near(aggregateNoiseMultiplier(dist, 4), 1.3 / 2, 1e-12);
     const u = randomVector(d, 1);
     for (const m of [local, dist]) {
       const c = clipL2(u, m.clipNorm).update;
@@ -334,7 +343,7 @@ describe("privacy: DP-FedAvg mechanism", () => {
     ]);
     within(r.preClipNorm, Math.hypot(l2Norm(delta[0]!.data), l2Norm(delta[1]!.data)), 1e-12, "joint norm");
     expect(Math.hypot(l2Norm(r.delta[0]!.data), l2Norm(r.delta[1]!.data))).to.be.at.most(1);
-    expect(pearson([...r.delta[0]!.data, ...r.delta[1]!.data], [...delta[0]!.data, ...delta[1]!.data])).to.be.closeTo(1, 1e-6);
+    near(pearson([...r.delta[0]!.data, ...r.delta[1]!.data], [...delta[0]!.data, ...delta[1]!.data]), 1, 1e-6);
   });
 
   it("the norm bound holds for 1000 honest updates and rejects an update clipped to 2C or left without noise", () => {
@@ -382,8 +391,8 @@ describe("privacy: reconstruction from the first dense layer", function () {
     const dB = delta.map((v) => -0.03 * v);
     const c = invertDense(dW, dB);
     expect(c.map((k) => k.unit)).to.deep.equal([1, 2, 4, 5, 7]);
-    for (const k of c) for (let j = 0; j < inputs; j++) expect(k.x[j]).to.be.closeTo(x[j]!, 1e-5);
-    expect(bestCorrelation(c, [x]).correlation).to.be.closeTo(1, 1e-9);
+    for (const k of c) for (let j = 0; j < inputs; j++) near(k.x[j], x[j]!, 1e-5);
+    near(bestCorrelation(c, [x]).correlation, 1, 1e-9);
   });
 
   it("reads 4 MNIST images out of one local step; clipping alone does not help, ε = 8 local noise does", async () => {

@@ -35,8 +35,9 @@ function contextFor(p: Protocol, index: number, jobId: bigint, name: string, rol
   Object.assign(ctx as unknown as Record<string, unknown>, {
     cfg: { role, name, dataDir, rpc: "", deployment: {}, jobId: String(jobId), peers: [], data: {} },
     wallet,
-    chain: { token: p.token.connect(wallet) as Contract, stake: p.stake.connect(wallet) as Contract, coord: p.coord.connect(wallet) as Contract },
+    chain: { token: p.token.connect(wallet) as Contract, stake: p.stake.connect(wallet) as Contract, coord: p.coord.connect(wallet) as Contract, fromBlock: p.fromBlock },
     jobId,
+    jobBlock: p.fromBlock,
     state: new StateFile(dataDir, "test"),
     logFile: join(dataDir, "events.jsonl"),
   });

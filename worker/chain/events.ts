@@ -32,6 +32,7 @@ export async function queryEvents(
   const runner = contract.runner as (Partial<Provider> & { provider?: Provider | null }) | null;
   const provider = (runner && typeof runner.getBlockNumber === "function" ? runner : runner?.provider) as Provider | undefined;
   if (!provider) throw new Error("queryEvents: the contract has no provider");
+  if (!Number.isSafeInteger(fromBlock) || fromBlock < 0) throw new RangeError(`queryEvents: fromBlock must be a block number, got ${fromBlock}`);
   const last = opts.toBlock ?? (await provider.getBlockNumber());
   const out: EventLog[] = [];
   let page = pageBlocks.get(provider) ?? FIRST_PAGE_BLOCKS;
