@@ -93,7 +93,13 @@ async function main() {
   const args = ["--attack", "none", "--workers", String(W), "--validators", String(V), "--rounds", String(R), "--train-samples", String(1000 * W), "--phases", "30,20,20,20,30", "--port", "0", "--timeout-min", "30"];
   if (faults.length) args.push("--fault", faults.join(","));
   const child = spawn(process.execPath, [join(ROOT, "scripts/demo.ts"), ...args], { cwd: ROOT, env: { ...process.env, FEDSTAKE_HOME: home }, stdio: ["ignore", "pipe", "inherit"] });
-  child.stdout!.on("data", (d: Buffer) => process.stdout.write(d.toString().replace(/^/gm, "  | ")));
+  // The demo's lines, indented whole (a chunk may end mid-line).
+  let partial = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop()!;
+    for (const l of lines) console.log(`  | ${l}`);
+  });
   const code = await new Promise<number | null>((r) => child.on("exit", r));
   const wallS = (Date.now() - t0) / 1000;
   const dir = realpathSync(join(home, "runs/latest"));

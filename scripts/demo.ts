@@ -324,13 +324,22 @@ async function main() {
   // triggered by the node's own events.jsonl, not by a timer. A killed node is started again from its
   // data directory; a stopped one continues after its pause. Each must still do its part in time.
   const crashes: { node: string; killedAfter: string; restartedAt: string }[] = [];
+  /** Each fault fired; recovered: a stopped node continued, a killed one's new process is ready. */
   const faults: { node: string; event: string; round: number | null; kind: "kill" | "stop"; seconds?: number; firedAt: string; recoveredAt?: string; recoverMs?: number }[] = [];
   const pendingFaults = [
     ...opt.crash.split(",").filter(Boolean).map((name) => ({ name, events: ["committed", "vote-committed"], round: undefined as number | undefined, kind: "kill" as const, seconds: 0, crash: true })),
     ...FAULT_SPECS.map((f) => ({ ...f, crash: false })),
   ];
   for (const f of pendingFaults) if (!configs.some((c) => c.name === f.name)) throw new Error(`--${f.crash ? "crash" : "fault"}: no node named "${f.name}" (nodes: ${configs.map((c) => c.name).join(", ")})`);
+  /** Killed nodes restarted and not yet ready: recovered when their new process logs "ready". */
+  const restarting: { fired: (typeof faults)[number]; file: string; t: number }[] = [];
   const faultWatch = setInterval(() => {
+    for (const r of [...restarting]) {
+      const ready = readFileSync(r.file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.event === "ready" && Date.parse(e.t) > r.t);
+      if (!ready) continue;
+      restarting.splice(restarting.indexOf(r), 1);
+      Object.assign(r.fired, { recoveredAt: ready.t, recoverMs: Date.parse(ready.t) - r.t });
+    }
     for (const f of [...pendingFaults]) {
       const c = configs.find((x) => x.name === f.name)!;
       const file = join(c.dataDir, "events.jsonl");
@@ -357,7 +366,7 @@ async function main() {
       running.kill("SIGKILL");
       setTimeout(() => {
         processes.set(f.name, startNode(c));
-        Object.assign(fired, { recoveredAt: new Date().toISOString(), recoverMs: Date.now() - t });
+        restarting.push({ fired, file, t });
         if (f.crash) crashes.push({ node: f.name, killedAfter: hit.event, restartedAt: new Date().toISOString() });
         say(`   ${f.crash ? "crash test" : "fault"}: killed ${f.name} right after ${hit.event}${hit.round ? ` (round ${hit.round})` : ""} and restarted it`);
       }, 500);

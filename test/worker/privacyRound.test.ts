@@ -139,7 +139,7 @@ describe("a private job: clipped and noised updates, the validators' norm bound,
     expect(events("worker-1").filter((e) => e.event === "withheld")).to.have.length(1);
   });
 
-  it("updates sealed to the committee: every member reads them, an outsider reads none, tampering fails, one in the clear is rejected", async function () {
+  it("updates sealed to the committee: every member reads them, an outsider reads none, tampering fails, one in the clear is rejected (and a commitment mined but not recorded is recovered)", async function () {
     const pop = await Population.create({ ...DEFAULT_POPULATION, workers: 3, validators: 2, rounds: 1, trainSamples: 1500, holdout: 200, testSamples: 100 });
     const job = parseJobSpec({
       model: pop.job.model,
@@ -180,11 +180,16 @@ describe("a private job: clipped and noised updates, the validators' norm bound,
         expect((e as SealError)?.code, `byte ${at}`).to.equal("authentication");
       }
     }
+    // worker-1 as if killed after its commitment was mined and before its state file said so: it finds
+    // the commitment on chain, records it, and reveals (rather than missing the reveal and being slashed).
+    wctx[1]!.state.save(1, { committed: undefined });
     for (const phase of [Phase.Reveal, Phase.VoteCommit, Phase.VoteReveal, Phase.Finalize, Phase.Attest]) {
       if (phase !== Phase.Attest) await toPhase(p, helpers, jobId, phase);
       for (const w of workers) await w.tick(1n, phase);
       for (const v of validators) await v.tick(1n, phase);
     }
+    expect(events(dir, "worker-1").some((e) => e.event === "committed" && e.tx === "(mined earlier, recorded now)")).to.equal(true);
+    expect(wctx[1]!.state.round(1)).to.deep.include({ committed: true, revealed: true });
     // The sealed updates were read, judged and accepted; the one in the clear was rejected, saying why.
     expect(BigInt((await p.coord.roundResult(jobId, 1n)).acceptedBitmap)).to.equal(0b011n);
     const clearDecision = events(dir, "validator-0").find((e) => e.event === "decision" && e.index === 2)!;

@@ -87,6 +87,9 @@ export class WorkerRole {
   async tick(round: bigint, phase: number): Promise<void> {
     // Settle first: the previous round's lock must be released before this round's commitment locks again.
     await this.settle(round, phase);
+    // A commitment mined before a crash kept this node from recording it (killed between sending it and
+    // saving): the chain holds it, so it is recorded now and revealed, not missed (and slashed for it).
+    if (phase > Phase.Commit && phase < Phase.Completed) await this.recoverCommit(round);
     const st = this.ctx.state.round(round);
     if (st.withheld) return;
     if (phase > Phase.Commit && phase < Phase.Completed && !st.committed && !this.missed.has(round)) {
@@ -153,6 +156,25 @@ export class WorkerRole {
     return seal(plain, recipients);
   }
 
+  /** This worker's commitment of `round` as its state file can rebuild it (its CID, samples and salt). */
+  private ownCommitment(round: bigint): string | undefined {
+    const st = this.ctx.state.round(round);
+    if (!st.cid || !st.salt || !st.numSamples) return undefined;
+    const { digest, codec } = cidToChain(CID.parse(st.cid));
+    return updateCommitment({ jobId: this.ctx.jobId, round, worker: this.ctx.wallet.address, cidDigest: digest, cidCodec: codec, numSamples: BigInt(st.numSamples), salt: st.salt });
+  }
+
+  /** Records a commitment of `round` the chain holds but the state file does not (see tick); whether it did. */
+  private async recoverCommit(round: bigint): Promise<boolean> {
+    const ctx = this.ctx;
+    if (ctx.state.round(round).committed) return false;
+    const own = this.ownCommitment(round);
+    if (!own || (await ctx.chain.coord.getFunction("updateCommitmentOf")(ctx.jobId, round, ctx.wallet.address)) !== own) return false;
+    ctx.state.save(round, { committed: true });
+    ctx.log("committed", { round, tx: "(mined earlier, recorded now)" });
+    return true;
+  }
+
   /** The updates this worker recorded (pinned) for the job in rounds other than `round`. */
   private releasedUpdates(round: bigint): number {
     return Object.entries(this.ctx.state.state.rounds).filter(([r, st]) => st.cid && r !== String(round)).length;
@@ -199,8 +221,7 @@ export class WorkerRole {
       ctx.log("trained", { round, samples: data.n, declared, steps: losses.length, epochs: Number((losses.length / perEpoch).toFixed(2)), loss: losses.length ? losses[losses.length - 1]!.toFixed(4) : "untrained", cid: cid.toString(), bytes: bytes.length, ...ms, ...(dp && privacy ? { preClipNorm: Number(dp.preClipNorm.toPrecision(4)), clipped: dp.clipped, noiseStd: Number(dp.sigma.toPrecision(4)), epsilon: Number(epsilonSpent(privacy, this.releasedUpdates(round) + 1).toFixed(4)) } : {}) });
       st = ctx.state.round(round);
     }
-    const { digest, codec } = cidToChain(CID.parse(st.cid!));
-    const honest = updateCommitment({ jobId: ctx.jobId, round, worker: ctx.wallet.address, cidDigest: digest, cidCodec: codec, numSamples: BigInt(st.numSamples!), salt: st.salt! });
+    const honest = this.ownCommitment(round)!;
     const commitment = this.hooks.commitment ? await this.hooks.commitment(round, honest) : honest;
     let tx: string;
     try {
