@@ -61,7 +61,6 @@ import { bestCorrelation, bestCorrelationPerImage, invertFirstDense } from "../w
 import { initParams, paramsOf } from "../worker/training/model.ts";
 import { MNIST_MLP } from "../worker/training/presets.ts";
 import { evaluate, localUpdate, Trainer } from "../worker/training/trainer.ts";
-import { prng } from "../worker/util/prng.ts";
 
 const { values: opt } = parseArgs({
   options: {

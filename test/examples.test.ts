@@ -19,9 +19,9 @@
  * examples are also type-checked (examples/tsconfig.json), since `npm test`'s tsc does not see them.
  */
 import { expect } from "chai";
-import { removeTree, stopChildren } from "./helpers/processes.ts";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { NodeProcesses, removeTree } from "./helpers/processes.ts";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { HDNodeWallet, Mnemonic, type Wallet } from "ethers";
@@ -55,7 +55,7 @@ for (const node of DEVNET_NODES) describe(`examples/: a bash + jq validator, a T
   let dep: Deployment;
   let coord: ReturnType<typeof attach>["coord"];
   const jobId = 1n;
-  const children = new Map<string, ChildProcess>();
+  let procs: NodeProcesses;
   /** Each node's name → its data directory (where its events.jsonl is) and address. */
   const nodes = new Map<string, { dataDir: string; address: string }>();
 
@@ -63,39 +63,13 @@ for (const node of DEVNET_NODES) describe(`examples/: a bash + jq validator, a T
     const f = join(nodes.get(name)!.dataDir, "events.jsonl");
     return existsSync(f) ? readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Event) : [];
   };
-  const tail = (name: string) => {
-    const f = join(dir, `${name}.out`);
-    return existsSync(f) ? readFileSync(f, "utf8").split("\n").slice(-25).join("\n") : "(no output)";
-  };
-  const tails = () => [...children.keys()].map((n) => `--- ${n}\n${tail(n)}`).join("\n");
-  const cleanEnv = () => {
-    const { FEDSTAKE_PRIVATE_KEY: _k, FEDSTAKE_KEYSTORE_PASSWORD: _p, ...clean } = process.env;
-    return { ...clean, FEDSTAKE_HOME: join(dir, "home"), FEDSTAKE_RPC: devnet.url, FEDSTAKE_DEPLOYMENT: join(dir, "deployment.json") };
-  };
-  /** `node ARGS` in `cwd`, its output in DIR/NAME.out. */
-  const start = (name: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = dir) => {
-    const out = openSync(join(dir, `${name}.out`), "w");
-    const child = spawn(process.execPath, args, { cwd, env: { ...cleanEnv(), ...env }, stdio: ["ignore", out, out] });
-    closeSync(out);
-    children.set(name, child);
-    return child;
-  };
-  const cli = (name: string, args: string[], env: NodeJS.ProcessEnv = {}) => start(name, [join(ROOT, "scripts/fedstake.ts"), ...args], env);
+  const tail = (name: string) => procs.tail(name);
   /**
    * A TypeScript example, importing "fedstake" from this checkout's sources; with FEDSTAKE_EXAMPLES_DIST=1,
    * from the compiled package in dist/ as an installed one would (`npm run build:lib` first).
    */
   const example = (name: string, file: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = dir) =>
-    start(name, [...(process.env.FEDSTAKE_EXAMPLES_DIST ? [] : ["--conditions=fedstake-source"]), join(EXAMPLES, file), ...args], env, cwd);
-  const until = async (what: string, done: () => Promise<boolean>, timeoutMs: number) => {
-    const by = Date.now() + timeoutMs;
-    while (Date.now() < by) {
-      if (await done()) return;
-      for (const [name, c] of children) if (c.exitCode !== null) throw new Error(`${name} exited (${c.exitCode}) while waiting for ${what}\n${tails()}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new Error(`${what}: not within ${timeoutMs / 1000} s\n${tails()}`);
-  };
+    procs.start(name, [...(process.env.FEDSTAKE_EXAMPLES_DIST ? [] : ["--conditions=fedstake-source"]), join(EXAMPLES, file), ...args], env, cwd);
   /** An example's own config file with this network's settings: what an operator edits before running it. */
   const fromExample = (file: string, name: string, w: Wallet, over: Partial<NodeConfig> = {}): NodeConfig => {
     const cfg = { ...(JSON.parse(readFileSync(join(EXAMPLES, file), "utf8")) as NodeConfig), name, privateKey: w.privateKey, rpc: devnet.url, deployment: dep, jobId: String(jobId), dataDir: join(dir, "nodes", name), fetchTimeoutMs: 5000, ...over };
@@ -117,6 +91,7 @@ for (const node of DEVNET_NODES) describe(`examples/: a bash + jq validator, a T
   before(async function () {
     dir = mkdtempSync(join(tmpdir(), "fedstake-examples-"));
     devnet = await startDevnet({ node });
+    procs = new NodeProcesses(dir, devnet.url);
     const mnemonic = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
     const wallets = Array.from({ length: 8 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(devnet.provider) as unknown as Wallet);
     const [admin, sponsor, w0, w1, wEx, vJq, vTs, vBuiltIn] = wallets as [Wallet, Wallet, Wallet, Wallet, Wallet, Wallet, Wallet, Wallet];
@@ -160,8 +135,8 @@ for (const node of DEVNET_NODES) describe(`examples/: a bash + jq validator, a T
         },
       }),
     );
-    cli("sponsor", ["job", "create", "--spec", jobFile, "--ipfs-dir", join(dir, "sponsor-ipfs"), "--serve"], { FEDSTAKE_PRIVATE_KEY: sponsor.privateKey });
-    await until("the sponsor's job", async () => /serving/.test(readFileSync(join(dir, "sponsor.out"), "utf8")), 90_000);
+    procs.cli("sponsor", ["job", "create", "--spec", jobFile, "--ipfs-dir", join(dir, "sponsor-ipfs"), "--serve"], { FEDSTAKE_PRIVATE_KEY: sponsor.privateKey });
+    await procs.until("the sponsor's job", async () => /serving/.test(readFileSync(join(dir, "sponsor.out"), "utf8")), 90_000);
     const committee = HAVE_JQ ? [vJq, vTs, vBuiltIn] : [vTs, vBuiltIn];
     for (const v of committee) await sendTx(v, attach(dep, v).coord, "joinCommittee", [jobId]);
     // A member that joins after round 1 opened votes from round 2 only (the contract's eligibility).
@@ -172,17 +147,17 @@ for (const node of DEVNET_NODES) describe(`examples/: a bash + jq validator, a T
     if (HAVE_JQ) {
       const jq = fromExample("jq-validator/validator.json", "validator-jq", vJq);
       const command = jq.decide!.command;
-      cli("validator-jq", ["validator", write("validator-jq", { ...jq, decide: { ...jq.decide, command: [join(EXAMPLES, "jq-validator", command[0]!), ...command.slice(1)] } })]);
+      procs.cli("validator-jq", ["validator", write("validator-jq", { ...jq, decide: { ...jq.decide, command: [join(EXAMPLES, "jq-validator", command[0]!), ...command.slice(1)] } })]);
     }
     // b. The TypeScript validator, run as its file says: `node validator.ts CONFIG`.
     example("validator-ts", "ts-validator/validator.ts", [write("validator-ts", fromExample("ts-validator/validator.json", "validator-ts", vTs))]);
     // The built-in policy, for comparison.
     const builtIn = fromExample("ts-validator/validator.json", "validator-builtin", vBuiltIn, { data: { dataset: "mnist", split: "test", offset: 2000, limit: 500, partition: { kind: "iid" }, parties: 1, index: 0, seed: 5 } });
-    cli("validator-builtin", ["validator", write("validator-builtin", builtIn)]);
+    procs.cli("validator-builtin", ["validator", write("validator-builtin", builtIn)]);
 
     // The workers start once the validators are up (fewer processes starting at once on a small machine).
     const validators = [...nodes.keys()];
-    await until("the validators' start", async () => validators.every((n) => events(n).some((e) => e.event === "started")), 90_000);
+    await procs.until("the validators' start", async () => validators.every((n) => events(n).some((e) => e.event === "started")), 90_000);
 
     // c. The worker started from code, in a folder of its own (its config names dataDir "worker-data").
     const exDir = join(dir, "worker-example");
@@ -193,24 +168,25 @@ for (const node of DEVNET_NODES) describe(`examples/: a bash + jq validator, a T
     const worker = (name: string, w: Wallet, data: NodeConfig["data"]) => {
       const cfg: NodeConfig = { role: "worker", name, privateKey: w.privateKey, rpc: devnet.url, deployment: dep, jobId: String(jobId), dataDir: join(dir, "nodes", name), peers: [], data, train: { epochs: 1, batch: 32, lr: 0.05, momentum: 0.9, threads: 1 } };
       nodes.set(name, { dataDir: cfg.dataDir, address: w.address });
-      cli(name, ["worker", write(name, cfg)]);
+      procs.cli(name, ["worker", write(name, cfg)]);
     };
     worker("worker-0", w0, { dataset: "mnist", split: "train", limit: 1800, partition: { kind: "iid" }, parties: 3, index: 0, seed: 11 });
     worker("worker-small", w1, { dataset: "mnist", split: "train", offset: 2000, limit: 200, partition: { kind: "iid" }, parties: 1, index: 0, seed: 11 });
 
-    await until(
+    await procs.until(
       `round ${ROUNDS} decided`,
       async () => {
         const [round] = await coord.getFunction("phaseOf")(jobId);
         return BigInt(round) >= BigInt(ROUNDS) && Number((await coord.getFunction("roundResult")(jobId, BigInt(ROUNDS))).outcome) !== Outcome.Pending;
       },
       240_000,
+      500,
     );
   });
 
   after(async function () {
     this.timeout(30_000);
-    await stopChildren(children.values());
+    await procs?.stop();
     devnet?.stop();
     if (dir) await removeTree(dir);
   });

@@ -16,11 +16,10 @@
  * failed receipt poll; a re-signature above a nonce nobody mined): every case must hold.
  */
 import { expect } from "chai";
-import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { HDNodeWallet, JsonRpcProvider, Mnemonic, Transaction, type EventLog, type Wallet } from "ethers";
 import { attach, deployProtocol, sendTx, sendValue, type Deployment } from "../../worker/chain/client.ts";
 import { mintAndStake, startDevnet, type Devnet } from "../../worker/chain/devnet.ts";
@@ -28,7 +27,7 @@ import { Outcome, Phase } from "../../worker/chain/protocol.ts";
 import type { NodeConfig } from "../../worker/node/config.ts";
 import type { ModelSpec } from "../../worker/training/spec.ts";
 import { assertLoopbackUpstream, RpcProxy, type Fault } from "../../sim/faults/rpcProxy.ts";
-import { removeTree, stopChildren } from "../helpers/processes.ts";
+import { NodeProcesses, removeTree } from "../helpers/processes.ts";
 
 const SEND = "eth_sendRawTransaction";
 
@@ -425,7 +424,6 @@ describe("sendTx through a faulty endpoint (a real hardhat node on 127.0.0.1)", 
  */
 describe("a network whose endpoint fails: every round decides, no honest node slashed", function () {
   this.timeout(300_000);
-  const ROOT = resolve(import.meta.dirname, "../..");
   const MODEL: ModelSpec = { input: [784], classes: 10, seed: 3, loss: "softmax_cross_entropy", layers: [{ type: "dense", units: 16 }, { type: "relu" }, { type: "dense", units: 10 }] };
   const ONE = 10n ** 18n;
   const jobId = 1n;
@@ -437,36 +435,13 @@ describe("a network whose endpoint fails: every round decides, no honest node sl
   let coord: ReturnType<typeof attach>["coord"];
   let stake: ReturnType<typeof attach>["stake"];
   let wallets: Wallet[];
-  const children = new Map<string, ChildProcess>();
+  let procs: NodeProcesses;
   const faultLines: string[] = [];
   let outageAt: { round: bigint; phase: number } | undefined;
 
-  const tail = (name: string) => {
-    const f = join(dir, `${name}.out`);
-    return existsSync(f) ? readFileSync(f, "utf8").split("\n").slice(-25).join("\n") : "(no output)";
-  };
-  const cleanEnv = () => {
-    const { FEDSTAKE_PRIVATE_KEY: _k, FEDSTAKE_KEYSTORE_PASSWORD: _p, ...clean } = process.env;
-    return { ...clean, FEDSTAKE_HOME: join(dir, "home"), FEDSTAKE_RPC: devnet.url, FEDSTAKE_DEPLOYMENT: join(dir, "deployment.json") };
-  };
-  const spawnCli = (name: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
-    const out = openSync(join(dir, `${name}.out`), "w");
-    const child = spawn(process.execPath, [join(ROOT, "scripts/fedstake.ts"), ...args], { cwd: dir, env: { ...cleanEnv(), ...env }, stdio: ["ignore", out, out] });
-    closeSync(out);
-    children.set(name, child);
-  };
   const phaseOf = async () => {
     const [round, phase] = await coord.getFunction("phaseOf")(jobId);
     return { round: BigInt(round), phase: Number(phase) };
-  };
-  const until = async (what: string, done: () => Promise<boolean>, timeoutMs: number) => {
-    const by = Date.now() + timeoutMs;
-    while (Date.now() < by) {
-      if (await done()) return;
-      for (const [name, c] of children) if (c.exitCode !== null) throw new Error(`${name} exited (${c.exitCode}) while waiting for ${what}:\n${tail(name)}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    throw new Error(`${what}: not within ${timeoutMs / 1000} s\n${[...children.keys()].map((n) => `--- ${n}\n${tail(n)}`).join("\n")}`);
   };
   const nodeConfig = (name: string, role: NodeConfig["role"], w: Wallet, data: NodeConfig["data"]) => {
     const cfg: NodeConfig = {
@@ -487,6 +462,7 @@ describe("a network whose endpoint fails: every round decides, no honest node sl
   before(async function () {
     dir = mkdtempSync(join(tmpdir(), "fedstake-faults-"));
     devnet = await startDevnet();
+    procs = new NodeProcesses(dir, devnet.url);
     proxy = await RpcProxy.start({ upstream: devnet.url, seed: 18, log: (l) => faultLines.push(l) });
     const mnemonic = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
     wallets = Array.from({ length: 6 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(devnet.provider) as unknown as Wallet);
@@ -525,8 +501,8 @@ describe("a network whose endpoint fails: every round decides, no honest node sl
         },
       }),
     );
-    spawnCli("sponsor", ["job", "create", "--spec", jobFile, "--ipfs-dir", join(dir, "sponsor-ipfs"), "--serve"], { FEDSTAKE_PRIVATE_KEY: sponsor.privateKey });
-    await until("the sponsor's job", async () => /serving/.test(readFileSync(join(dir, "sponsor.out"), "utf8")), 60_000);
+    procs.cli("sponsor", ["job", "create", "--spec", jobFile, "--ipfs-dir", join(dir, "sponsor-ipfs"), "--serve"], { FEDSTAKE_PRIVATE_KEY: sponsor.privateKey });
+    await procs.until("the sponsor's job", async () => /serving/.test(readFileSync(join(dir, "sponsor.out"), "utf8")), 60_000);
     for (const v of [v0, v1]) await sendTx(v, attach(dep, v).coord, "joinCommittee", [jobId]);
     const held = (index: number): NodeConfig["data"] => ({ dataset: "mnist", split: "train", offset: 50_000, limit: 600, partition: { kind: "iid" }, parties: 2, index, seed: 13 });
     const shard = (index: number): NodeConfig["data"] => ({ dataset: "mnist", split: "train", limit: 1200, partition: { kind: "iid" }, parties: 2, index, seed: 11 });
@@ -535,7 +511,7 @@ describe("a network whose endpoint fails: every round decides, no honest node sl
     nodeConfig("worker-0", "worker", w0, shard(0));
     nodeConfig("worker-1", "worker", w1, shard(1));
     const names = ["validator-0", "validator-1", "worker-0", "worker-1"];
-    for (const name of names) spawnCli(name, [name.split("-")[0]!, join(dir, `${name}.json`)]);
+    for (const name of names) procs.cli(name, [name.split("-")[0]!, join(dir, `${name}.json`)]);
     // Faults once every node is up: a daemon's start-up is not retried (one failed read there ends the
     // process; see the report on issue 18). From then on 10 % of the reads fail — never a broadcast: what
     // that does to sendTx is the matrix above.
@@ -543,16 +519,16 @@ describe("a network whose endpoint fails: every round decides, no honest node sl
       const f = join(dir, "nodes", name, "events.jsonl");
       return existsSync(f) && readFileSync(f, "utf8").includes('"event":"ready"');
     };
-    await until("every node ready", async () => names.every(ready), 90_000);
+    await procs.until("every node ready", async () => names.every(ready), 90_000);
     proxy.set({ kind: "rpcError", probability: 0.1, methods: ["eth_call", "eth_blockNumber", "eth_getBlockByNumber", "eth_getLogs", "eth_getTransactionReceipt", "eth_estimateGas", "eth_getTransactionCount"] });
     // Down for 3 s once round 1's reveal phase opens (the workers reveal then; 10 s window).
-    await until("round 1's reveal phase", async () => {
+    await procs.until("round 1's reveal phase", async () => {
       const p = await phaseOf();
       return p.round > 1n || p.phase >= Phase.Reveal;
     }, 120_000);
     outageAt = await phaseOf();
     await proxy.down(3);
-    await until(`round ${ROUNDS} decided`, async () => {
+    await procs.until(`round ${ROUNDS} decided`, async () => {
       const p = await phaseOf();
       return p.round >= ROUNDS && Number((await coord.getFunction("roundResult")(jobId, ROUNDS)).outcome) !== Outcome.Pending;
     }, 200_000);
@@ -560,7 +536,7 @@ describe("a network whose endpoint fails: every round decides, no honest node sl
 
   after(async function () {
     this.timeout(30_000);
-    await stopChildren(children.values());
+    await procs?.stop();
     await proxy?.stop();
     devnet?.stop();
     // What the nodes made of it: steps that failed and were tried again, retried broadcasts.

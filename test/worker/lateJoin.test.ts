@@ -10,11 +10,10 @@
  * baseModelCid equals roundResult(job, 3).baseDigest), have it accepted, and never time out fetching it.
  */
 import { expect } from "chai";
-import { removeTree, stopChildren } from "../helpers/processes.ts";
-import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { NodeProcesses, removeTree } from "../helpers/processes.ts";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { HDNodeWallet, Mnemonic, type Wallet, type EventLog } from "ethers";
 import { CID } from "multiformats/cid";
 import { decodeArtifact } from "../../worker/artifacts/index.ts";
@@ -28,7 +27,6 @@ import { HeliaStore } from "../../worker/storage/heliaStore.ts";
 import { cidFromChain } from "../../worker/storage/store.ts";
 import type { ModelSpec } from "../../worker/training/spec.ts";
 
-const ROOT = resolve(import.meta.dirname, "../..");
 const MODEL: ModelSpec = { input: [784], classes: 10, seed: 3, loss: "softmax_cross_entropy", layers: [{ type: "dense", units: 16 }, { type: "relu" }, { type: "dense", units: 10 }] };
 const ONE = 10n ** 18n;
 const ZERO32 = "0x" + "0".repeat(64);
@@ -43,7 +41,7 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
   let coord: ReturnType<typeof attach>["coord"];
   let stake: ReturnType<typeof attach>["stake"];
   let wallets: Wallet[];
-  const children = new Map<string, ChildProcess>();
+  let procs: NodeProcesses;
   const jobId = 1n;
   let late: Wallet;
   let lateCfg: NodeConfig;
@@ -53,35 +51,9 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
     const f = join(dir, "nodes", name, "events.jsonl");
     return existsSync(f) ? readFileSync(f, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Event) : [];
   };
-  /** The last lines a node printed (its stdout and stderr), for failure messages. */
-  const tail = (name: string) => {
-    const f = join(dir, `${name}.out`);
-    return existsSync(f) ? readFileSync(f, "utf8").split("\n").slice(-25).join("\n") : "(no output)";
-  };
-  const spawnCli = (name: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
-    const out = openSync(join(dir, `${name}.out`), "w");
-    const child = spawn(process.execPath, [join(ROOT, "scripts/fedstake.ts"), ...args], { cwd: dir, env: { ...cleanEnv(), ...env }, stdio: ["ignore", out, out] });
-    closeSync(out);
-    children.set(name, child);
-    return child;
-  };
-  const cleanEnv = () => {
-    const { FEDSTAKE_PRIVATE_KEY: _k, FEDSTAKE_KEYSTORE_PASSWORD: _p, ...clean } = process.env;
-    return { ...clean, FEDSTAKE_HOME: join(dir, "home"), FEDSTAKE_RPC: devnet.url, FEDSTAKE_DEPLOYMENT: join(dir, "deployment.json") };
-  };
   const phaseOf = async () => {
     const [round, phase] = await coord.getFunction("phaseOf")(jobId);
     return { round: BigInt(round), phase: Number(phase) };
-  };
-  /** Polls the chain until `done` holds; fails naming `what`, with the nodes' last output. */
-  const until = async (what: string, done: () => Promise<boolean>, timeoutMs: number) => {
-    const by = Date.now() + timeoutMs;
-    while (Date.now() < by) {
-      if (await done()) return;
-      for (const [name, c] of children) if (c.exitCode !== null) throw new Error(`${name} exited (${c.exitCode}) while waiting for ${what}:\n${tail(name)}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    throw new Error(`${what}: not within ${timeoutMs / 1000} s\n${[...children.keys()].map((n) => `--- ${n}\n${tail(n)}`).join("\n")}`);
   };
   const nodeConfig = (name: string, role: NodeConfig["role"], w: Wallet, data: NodeConfig["data"]): NodeConfig => {
     const cfg: NodeConfig = {
@@ -106,6 +78,7 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
   before(async function () {
     dir = mkdtempSync(join(tmpdir(), "fedstake-late-"));
     devnet = await startDevnet();
+    procs = new NodeProcesses(dir, devnet.url);
     const mnemonic = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
     wallets = Array.from({ length: 8 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(devnet.provider) as unknown as Wallet);
     const [admin, sponsor, w0, w1, w2, v0, v1] = wallets as [Wallet, Wallet, Wallet, Wallet, Wallet, Wallet, Wallet];
@@ -148,8 +121,8 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
         },
       }),
     );
-    const sponsorProc = spawnCli("sponsor", ["job", "create", "--spec", jobFile, "--ipfs-dir", join(dir, "sponsor-ipfs"), "--serve"], { FEDSTAKE_PRIVATE_KEY: sponsor.privateKey });
-    await until("the sponsor's job", async () => /serving/.test(readFileSync(join(dir, "sponsor.out"), "utf8")), 60_000);
+    const sponsorProc = procs.cli("sponsor", ["job", "create", "--spec", jobFile, "--ipfs-dir", join(dir, "sponsor-ipfs"), "--serve"], { FEDSTAKE_PRIVATE_KEY: sponsor.privateKey });
+    await procs.until("the sponsor's job", async () => /serving/.test(readFileSync(join(dir, "sponsor.out"), "utf8")), 60_000);
     expect(readFileSync(join(dir, "sponsor.out"), "utf8")).to.match(/^job 1 created/m);
     expect(sponsorProc.exitCode).to.equal(null);
     for (const v of [v0, v1]) await sendTx(v, attach(dep, v).coord, "joinCommittee", [jobId]);
@@ -158,23 +131,23 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
     nodeConfig("validator-1", "validator", v1, { dataset: "mnist", split: "train", offset: 50_000, limit: 600, partition: { kind: "iid" }, parties: 2, index: 1, seed: 13 });
     nodeConfig("worker-0", "worker", w0, workerData(0));
     nodeConfig("worker-1", "worker", w1, workerData(1));
-    for (const name of ["validator-0", "validator-1", "worker-0", "worker-1"]) spawnCli(name, [name.split("-")[0]!, join(dir, `${name}.json`)]);
+    for (const name of ["validator-0", "validator-1", "worker-0", "worker-1"]) procs.cli(name, [name.split("-")[0]!, join(dir, `${name}.json`)]);
     lateCfg = nodeConfig("worker-late", "worker", late, workerData(2));
 
     // Rounds 1 and 2 without the late worker. It starts once round 2's commit phase is over, so that
     // round 3 is the first it can commit in; its start-up (IPFS, data, training session) overlaps round 2's end.
-    await until("round 2's reveal phase", async () => {
+    await procs.until("round 2's reveal phase", async () => {
       const p = await phaseOf();
       return p.round > 2n || (p.round === 2n && p.phase >= Phase.Reveal);
     }, 150_000);
     lateStartedIn = await phaseOf();
-    spawnCli("worker-late", ["worker", join(dir, "worker-late.json")]);
-    await until("round 3 finalized", async () => (await phaseOf()).round >= 3n && Number((await coord.getFunction("roundResult")(jobId, 3n)).outcome) !== Outcome.Pending, 150_000);
+    procs.cli("worker-late", ["worker", join(dir, "worker-late.json")]);
+    await procs.until("round 3 finalized", async () => (await phaseOf()).round >= 3n && Number((await coord.getFunction("roundResult")(jobId, 3n)).outcome) !== Outcome.Pending, 150_000);
   });
 
   after(async function () {
     this.timeout(30_000);
-    await stopChildren(children.values());
+    await procs?.stop();
     devnet?.stop();
     if (dir) await removeTree(dir);
   });
@@ -201,7 +174,7 @@ describe("a worker joining at round 3 trains on round 3's base, found through th
     const baseCid = await cidFromChain(r3.baseDigest, Number(r3.baseCodec));
     const log = events("worker-late");
     const committed = log.filter((e) => e.event === "committed").map((e) => e.round);
-    expect(committed, `its events.jsonl:\n${tail("worker-late")}`).to.deep.equal(["3"]);
+    expect(committed, `its events.jsonl:\n${procs.tail("worker-late")}`).to.deep.equal(["3"]);
     expect(await coord.getFunction("updateCommitmentOf")(jobId, 3n, late.address)).to.not.equal(ZERO32);
     const mine = (await revealedUpdates(coord, jobId, 3n, 0)).filter((u) => u.worker === late.address);
     expect(mine, "revealed in round 3").to.have.length(1);

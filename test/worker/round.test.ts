@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { encodeArtifact, type ArtifactHeader, type Tensor } from "../../worker/artifacts/index.ts";
 import { aggregate, AggregationError, type Contribution } from "../../worker/aggregation/index.ts";
-import { applyDelta, deltaOf } from "../../worker/training/delta.ts";
+import { deltaOf } from "../../worker/training/delta.ts";
 import { loadMnist } from "../../worker/data/mnist.ts";
 import { dirichletSplit } from "../../worker/data/partition.ts";
 import { initParams, paramsOf } from "../../worker/training/model.ts";
