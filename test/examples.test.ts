@@ -2,7 +2,7 @@
  * The examples in examples/ against a live local network, so that they cannot rot, on each local node
  * worker/chain/devnet.ts runs (127.0.0.1, a port the OS picks): `hardhat node`, and Anvil, whose blocks
  * batch transactions as public chains do; the sponsor serving the spec and the initial
- * model (`fedstake job create --serve`), and a 2-round MNIST job with
+ * model (`fedstake job create --serve`), and a 3-round MNIST job with
  * - three validators: the bash + jq example (`fedstake validator` with examples/jq-validator's config and
  *   its `decide` program, rule.sh), the TypeScript example (examples/ts-validator/validator.ts, whose
  *   `decide` goes through `runValidator`) and one with the built-in policy (`fedstake validator`);
@@ -36,7 +36,7 @@ const ROOT = resolve(import.meta.dirname, "..");
 const EXAMPLES = join(ROOT, "examples");
 const MODEL: ModelSpec = { input: [784], classes: 10, seed: 3, loss: "softmax_cross_entropy", layers: [{ type: "dense", units: 16 }, { type: "relu" }, { type: "dense", units: 10 }] };
 const ONE = 10n ** 18n;
-const ROUNDS = 2;
+const ROUNDS = 3;
 const HAVE_JQ = spawnSync("jq", ["--version"]).status === 0 && spawnSync("bash", ["--version"]).status === 0;
 
 type Event = { event: string; round?: string; accepted?: number[]; [k: string]: unknown };
