@@ -171,6 +171,23 @@ function stopAll() {
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
   devnet?.stop();
 }
+
+/**
+ * The orderly end of a run: the nodes first (SIGTERM, and up to 10 s for each to exit), then the chain,
+ * so that no node's last tick finds the chain gone and logs an error that is only the shutdown.
+ */
+async function stopInOrder(): Promise<void> {
+  stopping = true;
+  await Promise.all(
+    children.map(async (c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise((r) => c.once("exit", r));
+      c.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }),
+  );
+  stopAll();
+}
 process.on("SIGINT", () => {
   stopAll();
   process.exit(130);
@@ -580,7 +597,7 @@ async function main() {
   symlinkSync(stamp, latest);
   await sponsorStore.stop();
   await dashboard.close();
-  stopAll();
+  await stopInOrder();
   say(`\nreport: ${runDir} (${latest}): rounds.json, accounts.json, ledger.json, accuracy.html — ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
 
